@@ -52,9 +52,64 @@ void ttrpc_frame_reader_free(struct ttrpc_frame_reader *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* Spinning: waking a thread that sleeps on an idle CPU costs tens of microseconds (a halted
+ * vCPU in a VM is the worst case), far more than a ttrpc round trip. So a waiter first polls
+ * without sleeping for a short while. At most (CPUs - 1) threads of the process spin at once, so
+ * spinners never take every CPU from the threads doing the work, and none spin on one CPU. */
+static int spinners;
+
+static int max_spinners(void)
+{
+    static int max = -1;
+    int m = __atomic_load_n(&max, __ATOMIC_RELAXED);
+    if (m < 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        m = n > 1 ? (int)n - 1 : 0;
+        __atomic_store_n(&max, m, __ATOMIC_RELAXED);
+    }
+    return m;
+}
+
+bool ttrpc_spin_begin(void)
+{
+    if (__atomic_add_fetch(&spinners, 1, __ATOMIC_ACQ_REL) <= max_spinners())
+        return true;
+    __atomic_sub_fetch(&spinners, 1, __ATOMIC_ACQ_REL);
+    return false;
+}
+
+void ttrpc_spin_end(void)
+{
+    __atomic_sub_fetch(&spinners, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Polls fd (and wake_fd) without sleeping for up to TTRPC_SPIN_NS. Returns 1 readable, WOKEN,
+ * or 0 if nothing arrived (or no spin slot was free). */
+static int spin_readable(int fd, int wake_fd, int64_t deadline_ns)
+{
+    if (!ttrpc_spin_begin())
+        return 0;
+    int64_t until = ttrpc_now_ns() + TTRPC_SPIN_NS;
+    if (deadline_ns && deadline_ns < until)
+        until = deadline_ns;
+    int r = 0;
+    do {
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+        if (poll(p, wake_fd >= 0 ? 2 : 1, 0) > 0) {
+            r = wake_fd >= 0 && p[1].revents ? TTRPC_READ_WOKEN : 1;
+            break;
+        }
+    } while (ttrpc_now_ns() < until);
+    ttrpc_spin_end();
+    return r;
+}
+
 /* Waits until fd is readable. Returns 1 readable, TIMEOUT, WOKEN or ERROR. */
 static int wait_readable(int fd, int wake_fd, int64_t deadline_ns, struct error *err)
 {
+    int s = spin_readable(fd, wake_fd, deadline_ns);
+    if (s != 0)
+        return s;
     for (;;) {
         int timeout = -1;
         if (deadline_ns) {

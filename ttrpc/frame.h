@@ -62,6 +62,14 @@ void ttrpc_frame_reader_free(struct ttrpc_frame_reader *r);
 int ttrpc_frame_write(int fd, uint32_t stream_id, uint8_t type, uint8_t flags, const void *data,
                       size_t len);
 
+/* How long a waiter polls before it sleeps; see ttrpc_spin_begin. */
+#define TTRPC_SPIN_NS 50000
+
+/* Takes one of the process's (CPUs - 1) spin slots; false if none is free. Pair with
+ * ttrpc_spin_end. */
+bool ttrpc_spin_begin(void);
+void ttrpc_spin_end(void);
+
 /* CLOCK_MONOTONIC now in ns, and now + ms (ms <= 0 gives 0: no deadline). */
 int64_t ttrpc_now_ns(void);
 int64_t ttrpc_deadline_after_ms(int64_t ms);

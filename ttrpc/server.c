@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -27,13 +28,25 @@ struct service {
     struct service *next;
 };
 
+/* Who reads a connection. Exactly one thread reads at a time; while the thread that read a
+ * request runs its handler the role is ARMED: the fd waits in the server's epoll and an idle
+ * worker takes the role if input arrives before the handler returns (containerd calls Wait,
+ * which blocks, then Start on the same connection). A handler that returns first simply
+ * reclaims the role, so a request costs no thread wake-up. */
+enum reader_role {
+    ROLE_READING, /* a thread holds the role (or the conn is queued for one) */
+    ROLE_ARMED,   /* up for grabs: the fd is armed in the epoll */
+};
+
 struct conn {
     struct ttrpc_server *srv;
+    uint64_t id;                  /* epoll data: conns are found by id, never by pointer */
     int fd;
+    int role;                     /* enum reader_role, atomic */
     struct ttrpc_frame_reader rd; /* touched only by the thread holding the reader role */
     uint32_t last_stream_id;      /* likewise */
     pthread_mutex_t write_lock;
-    int refs;                     /* reader role + running handlers; under srv->lock */
+    int refs;                     /* the reader role + running handlers; under srv->lock */
     struct conn *prev, *next;     /* srv->conns */
     struct conn *next_queued;     /* srv->read_queue */
 };
@@ -48,13 +61,15 @@ struct ttrpc_server {
     struct service *services; /* fixed once serving starts */
     int stop_fd;              /* eventfd: readable once the server stops */
 
+    int epoll_fd;  /* idle workers wait here: armed conns, queue_fd, stop_fd */
+    int queue_fd;  /* eventfd, readable while read_queue is not empty */
+    uint64_t next_conn_id;
+
     pthread_mutex_t lock;
-    pthread_cond_t work_cond; /* a conn was queued for reading, or stopping */
     pthread_cond_t exit_cond; /* a worker exited, or a conn was freed */
     struct conn *conns;
     unsigned n_conns;
     struct conn *read_queue, *read_queue_tail;
-    unsigned queue_len;
     unsigned n_workers, n_idle;
     struct worker *workers, *exited; /* exited ones are joined later */
     bool stopping;
@@ -65,6 +80,11 @@ struct ttrpc_server {
 };
 
 static void *worker_main(void *arg);
+
+/* epoll data values; conns use their id. */
+#define EVENT_STOP 0
+#define EVENT_QUEUE 1
+#define EVENT_FIRST_CONN 2
 
 /* --- helpers for handlers --- */
 
@@ -99,14 +119,20 @@ struct ttrpc_server *ttrpc_server_new(const struct ttrpc_server_options *opts)
     if (!srv->opts.idle_timeout_ms)
         srv->opts.idle_timeout_ms = 10000;
     srv->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (srv->stop_fd < 0)
+    srv->queue_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (srv->stop_fd < 0 || srv->queue_fd < 0 || srv->epoll_fd < 0)
         abort(); /* only fails when out of fds or memory at start-up */
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVENT_STOP};
+    epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->stop_fd, &ev);
+    ev.data.u64 = EVENT_QUEUE;
+    epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->queue_fd, &ev);
+    srv->next_conn_id = EVENT_FIRST_CONN;
     srv->listen_fd = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->work_cond, &ca);
     pthread_cond_init(&srv->exit_cond, &ca);
     pthread_condattr_destroy(&ca);
     return srv;
@@ -161,8 +187,16 @@ static void spawn_worker_locked(struct ttrpc_server *srv)
     srv->n_workers++;
 }
 
-/* Queues conn for its next read: its reader role passes to a worker. */
-static void schedule_read(struct conn *c)
+/* Makes sure an idle worker waits in the epoll, so armed or queued conns are picked up. */
+static void ensure_idle_worker_locked(struct ttrpc_server *srv)
+{
+    if (srv->n_idle == 0 && srv->n_workers < srv->opts.max_threads && !srv->stopping)
+        spawn_worker_locked(srv);
+}
+
+/* Passes conn's reader role to a worker at once: bytes are already buffered, so epoll would
+ * never report them. */
+static void queue_read(struct conn *c)
 {
     struct ttrpc_server *srv = c->srv;
     pthread_mutex_lock(&srv->lock);
@@ -172,12 +206,42 @@ static void schedule_read(struct conn *c)
     else
         srv->read_queue = c;
     srv->read_queue_tail = c;
-    srv->queue_len++;
-    if (srv->queue_len > srv->n_idle && srv->n_workers < srv->opts.max_threads && !srv->stopping)
-        spawn_worker_locked(srv);
-    else
-        pthread_cond_signal(&srv->work_cond);
+    uint64_t one = 1;
+    (void)!write(srv->queue_fd, &one, sizeof(one));
+    ensure_idle_worker_locked(srv);
     pthread_mutex_unlock(&srv->lock);
+}
+
+/* Puts conn's reader role up for grabs: the next input wakes an idle worker to take it. */
+static void arm_read(struct conn *c, int op)
+{
+    struct ttrpc_server *srv = c->srv;
+    pthread_mutex_lock(&srv->lock);
+    ensure_idle_worker_locked(srv);
+    pthread_mutex_unlock(&srv->lock);
+    __atomic_store_n(&c->role, ROLE_ARMED, __ATOMIC_RELEASE);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = c->id};
+    epoll_ctl(srv->epoll_fd, op, c->fd, &ev);
+}
+
+/* Takes an armed reader role. Only one of the contenders (the handler that armed it, a woken
+ * worker, the server shutting down) wins. */
+static bool take_role(struct conn *c)
+{
+    int armed = ROLE_ARMED;
+    return __atomic_compare_exchange_n(&c->role, &armed, ROLE_READING, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+/* After a handler: keep reading on this thread if nobody took the role meanwhile. */
+static bool reclaim_role(struct conn *c)
+{
+    if (!take_role(c))
+        return false;
+    /* Disarm so the next request does not also wake an idle worker. */
+    struct epoll_event ev = {.events = 0, .data.u64 = c->id};
+    epoll_ctl(c->srv->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+    return true;
 }
 
 static void conn_unref(struct conn *c)
@@ -198,6 +262,7 @@ static void conn_unref(struct conn *c)
     pthread_cond_broadcast(&srv->exit_cond);
     pthread_mutex_unlock(&srv->lock);
 
+    epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     ttrpc_frame_reader_free(&c->rd);
     pthread_mutex_destroy(&c->write_lock);
@@ -214,13 +279,14 @@ void ttrpc_server_add_connection(struct ttrpc_server *srv, int fd)
     c->refs = 1; /* the reader role */
     pthread_mutex_init(&c->write_lock, NULL);
     pthread_mutex_lock(&srv->lock);
+    c->id = srv->next_conn_id++;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
     srv->n_conns++;
     pthread_mutex_unlock(&srv->lock);
-    schedule_read(c);
+    arm_read(c, EPOLL_CTL_ADD); /* read by a worker once the peer sends something */
 }
 
 unsigned ttrpc_server_connections(struct ttrpc_server *srv)
@@ -317,8 +383,8 @@ static void run_call(struct conn *c, uint32_t stream_id, Ttrpc__Request *req,
     free(reply.data);
 }
 
-/* Handles one frame while holding the reader role. Returns true when the frame was a call that
- * has been run (the role was handed on before running it), false when the caller still reads. */
+/* Handles one frame while holding the reader role. Returns true when the reader role has left
+ * this thread (a call ran and someone else took the role), false when this thread reads on. */
 static bool handle_frame(struct conn *c, const struct ttrpc_frame *f)
 {
     struct ttrpc_server *srv = c->srv;
@@ -370,15 +436,22 @@ static bool handle_frame(struct conn *c, const struct ttrpc_frame *f)
     pthread_mutex_lock(&srv->lock);
     c->refs++; /* for this call */
     pthread_mutex_unlock(&srv->lock);
-    schedule_read(c);
+    /* Requests already buffered need a reader now; otherwise the role waits armed. */
+    bool buffered = c->rd.end > c->rd.start;
+    if (buffered)
+        queue_read(c);
+    else
+        arm_read(c, EPOLL_CTL_MOD);
     run_call(c, id, req, m, user, in);
     protobuf_c_message_free_unpacked(in, NULL);
     ttrpc__request__free_unpacked(req, NULL);
-    conn_unref(c);
-    return true;
+    bool keep_reading = !buffered && reclaim_role(c);
+    conn_unref(c); /* the call's reference; the role (if reclaimed) holds another */
+    return !keep_reading;
 }
 
-/* Holds conn's reader role until a call has been dispatched or the connection ends. */
+/* Reads conn while this thread holds its reader role: until the role moves to another thread
+ * or the connection ends. */
 static void serve_reads(struct conn *c)
 {
     for (;;) {
@@ -403,38 +476,59 @@ static void serve_reads(struct conn *c)
     }
 }
 
+/* Finds conn by id and takes its armed reader role. Called with srv->lock held. */
+static struct conn *take_armed_locked(struct ttrpc_server *srv, uint64_t id)
+{
+    for (struct conn *c = srv->conns; c; c = c->next)
+        if (c->id == id)
+            return take_role(c) ? c : NULL;
+    return NULL; /* gone, or a stale event */
+}
+
+static struct conn *pop_queued_locked(struct ttrpc_server *srv)
+{
+    struct conn *c = srv->read_queue;
+    if (!c)
+        return NULL;
+    srv->read_queue = c->next_queued;
+    if (!srv->read_queue) {
+        srv->read_queue_tail = NULL;
+        uint64_t v;
+        (void)!read(srv->queue_fd, &v, sizeof(v));
+    }
+    return c;
+}
+
 static void *worker_main(void *arg)
 {
     struct ttrpc_server *srv = arg;
     pthread_mutex_lock(&srv->lock);
-    for (;;) {
-        while (!srv->read_queue && !srv->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += srv->opts.idle_timeout_ms / 1000;
-            ts.tv_nsec += (long)(srv->opts.idle_timeout_ms % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            srv->n_idle++;
-            int r = pthread_cond_timedwait(&srv->work_cond, &srv->lock, &ts);
-            srv->n_idle--;
-            if (r == ETIMEDOUT && !srv->read_queue && srv->n_idle > 0)
-                goto out; /* others are idle too: shrink the pool */
+    while (!srv->stopping) {
+        srv->n_idle++;
+        pthread_mutex_unlock(&srv->lock);
+        struct epoll_event ev;
+        int n = epoll_wait(srv->epoll_fd, &ev, 1, (int)srv->opts.idle_timeout_ms);
+        pthread_mutex_lock(&srv->lock);
+        srv->n_idle--;
+        if (n < 0 && errno != EINTR) {
+            log_error("ttrpc: epoll_wait: %s", strerror(errno));
+            break;
         }
-        struct conn *c = srv->read_queue;
+        if (n == 0) {
+            if (srv->n_idle > 0)
+                break; /* others are idle too: shrink the pool */
+            continue;
+        }
+        if (n < 0 || ev.data.u64 == EVENT_STOP)
+            continue; /* the loop condition sees stopping */
+        struct conn *c = ev.data.u64 == EVENT_QUEUE ? pop_queued_locked(srv)
+                                                    : take_armed_locked(srv, ev.data.u64);
         if (!c)
-            break; /* stopping */
-        srv->read_queue = c->next_queued;
-        if (!srv->read_queue)
-            srv->read_queue_tail = NULL;
-        srv->queue_len--;
+            continue;
         pthread_mutex_unlock(&srv->lock);
         serve_reads(c);
         pthread_mutex_lock(&srv->lock);
     }
-out:
     /* Move ourselves to the exited list; whoever reaps it joins us. */
     for (struct worker **w = &srv->workers; *w; w = &(*w)->next) {
         if (pthread_equal((*w)->thread, pthread_self())) {
@@ -532,37 +626,37 @@ void ttrpc_server_free(struct ttrpc_server *srv)
     if (srv->listening)
         pthread_join(srv->accept_thread, NULL);
 
+    /* Workers see stop_fd and exit; readers see it and drop their connections. */
     pthread_mutex_lock(&srv->lock);
-    pthread_cond_broadcast(&srv->work_cond);
-    /* Connections still queued for reading are served by the workers, which see stop_fd; if none
-     * is left to take them, drop the reader role here. */
-    while (srv->n_workers > 0 || srv->read_queue) {
-        if (srv->n_workers == 0) {
-            struct conn *c = srv->read_queue;
-            srv->read_queue = c->next_queued;
-            if (!srv->read_queue)
-                srv->read_queue_tail = NULL;
-            srv->queue_len--;
-            pthread_mutex_unlock(&srv->lock);
-            conn_unref(c);
-            pthread_mutex_lock(&srv->lock);
-            continue;
-        }
+    while (srv->n_workers > 0)
         pthread_cond_wait(&srv->exit_cond, &srv->lock);
-    }
     reap_exited_locked(srv);
+    /* No thread is left: roles still armed or queued belong to nobody; release them. */
+    for (;;) {
+        struct conn *c = pop_queued_locked(srv);
+        if (!c) {
+            for (c = srv->conns; c && !take_role(c); c = c->next)
+                ;
+        }
+        if (!c)
+            break;
+        pthread_mutex_unlock(&srv->lock);
+        conn_unref(c);
+        pthread_mutex_lock(&srv->lock);
+    }
     pthread_mutex_unlock(&srv->lock);
 
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     close(srv->stop_fd);
+    close(srv->queue_fd);
+    close(srv->epoll_fd);
     while (srv->services) {
         struct service *s = srv->services;
         srv->services = s->next;
         free(s->name);
         free(s);
     }
-    pthread_cond_destroy(&srv->work_cond);
     pthread_cond_destroy(&srv->exit_cond);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
