@@ -3,7 +3,8 @@
 # Usage: install_deps PKG...   (the lists below are the common sets)
 
 COCOON_BUILD_DEPS=(meson ninja-build pkg-config gcc libprotobuf-c-dev protobuf-c-compiler
-    libjansson-dev uuid-dev libssl-dev check libvirt-dev libxml2-dev zlib1g-dev libxml2-utils)
+    libjansson-dev uuid-dev libssl-dev check libvirt-dev libxml2-dev zlib1g-dev libxml2-utils
+    busybox-static)
 # Real ttrpc peers for the interop tests and benchmarks (Go's containerd/ttrpc).
 COCOON_INTEROP_DEPS=(golang-go golang-github-containerd-ttrpc-dev golang-github-gogo-protobuf-dev)
 

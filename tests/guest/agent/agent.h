@@ -1,0 +1,98 @@
+/* cocoon-test-agent: the agent's state (containers and their processes) and the reaper.
+ *
+ * One mutex (agent.lock) guards everything here; it is never held while blocking. A process is
+ * reference-counted so that a handler blocked in ReadStdout or WriteStdin keeps its fds alive
+ * while RemoveContainer unlinks it; the last proc_put closes them. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+
+struct agent_config {
+    const char *rootfs;        /* busybox rootfs for containers without a pulled image */
+    const char *state_dir;     /* per-container state; also holds initdata.digest */
+    const char *self_exe;      /* our own binary, re-executed as the pause process */
+    const char *loopback_host; /* what a 127.0.0.1/localhost registry host becomes; NULL = kept */
+};
+
+struct container;
+
+struct proc {
+    char *exec_id;
+    struct container *ctr; /* not owning; valid while the proc is linked */
+    pid_t pid;
+    bool exited;
+    int status; /* exit code, or 128 + signal */
+    bool tty;
+    bool unlinked; /* removed from its container; fds close with the last reference */
+    int stdin_fd;  /* pipe write end or pty master; -1 once closed */
+    int out_fd[2]; /* stdout, stderr read ends (tty: the master and -1) */
+    int wake_fd;   /* eventfd written on exit and unlink: wakes polling readers and writers */
+    int start_fd;  /* init before StartContainer: write end of the child's start pipe */
+    int status_fd; /* read end of the child's status pipe until it has exec'd */
+    pthread_mutex_t stdin_lock;
+    unsigned refs;
+    struct proc *next;
+};
+
+struct container {
+    char *id;
+    char *rootfs; /* directory the container's root is bound from */
+    char *pulled; /* an image pulled for it (removed with it), or NULL */
+    char *cgroup; /* cgroup2 directory, or NULL */
+    bool pause;   /* the sandbox's pause process */
+    bool frozen;
+    struct proc *procs; /* init first */
+    struct container *next;
+};
+
+struct agent {
+    pthread_mutex_t lock;
+    pthread_cond_t exited; /* broadcast whenever a process exits */
+    struct agent_config cfg;
+    struct container *containers;
+    char *hostname;
+    char *sandbox_id;
+    bool exec_blocked; /* policy stand-in, see policy.c */
+    bool stopping;
+};
+
+extern struct agent agent;
+
+void agent_init(const struct agent_config *cfg);
+void agent_free(void);
+
+/* Starts the SIGCHLD reaper thread (SIGCHLD must be blocked in every thread). */
+int reaper_start(struct error *err);
+void reaper_stop(void);
+
+/* Lookups; call with agent.lock held. */
+struct container *container_find_locked(const char *id);
+struct proc *proc_find_locked(struct container *c, const char *exec_id);
+
+/* Looks up (container, exec_id) and takes a reference; exec_id "" is the init process. */
+struct proc *proc_get(const char *cid, const char *exec_id, struct error *err);
+void proc_put(struct proc *p);
+
+struct proc *proc_new(const char *exec_id);
+/* Unlinks p from its container and wakes everything waiting on it; agent.lock held. */
+void proc_unlink_locked(struct proc *p);
+void proc_wake(struct proc *p);
+
+/* Sends sig to every live process of c; agent.lock held. */
+void container_signal_all_locked(struct container *c, int sig);
+
+/* Kills c's processes, waits up to timeout_s for them, then removes its state and unlinks it. */
+int container_remove(const char *id, unsigned timeout_s, struct error *err);
+
+/* Waits until p has exited (or the agent stops); returns its status or -1 with err. */
+int proc_wait(struct proc *p, struct error *err);
+
+/* For handlers: one debug line per call, an error line for failures. Returns r. */
+struct ttrpc_call;
+void rpc_log(const struct ttrpc_call *call, const char *cid, const char *exec_id);
+int rpc_done(const struct ttrpc_call *call, int r, struct error *err);

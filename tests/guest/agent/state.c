@@ -1,0 +1,292 @@
+/* The agent's state, the SIGCHLD reaper and container removal. */
+#include "agent.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "ttrpc/server.h"
+#include "util.h"
+
+struct agent agent = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void agent_init(const struct agent_config *cfg)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&agent.exited, &ca);
+    pthread_condattr_destroy(&ca);
+    agent.cfg = *cfg;
+}
+
+void agent_free(void)
+{
+    free(agent.hostname);
+    free(agent.sandbox_id);
+    agent.hostname = agent.sandbox_id = NULL;
+    pthread_cond_destroy(&agent.exited);
+}
+
+/* --- lookups and references --- */
+
+struct container *container_find_locked(const char *id)
+{
+    for (struct container *c = agent.containers; c; c = c->next)
+        if (!strcmp(c->id, id))
+            return c;
+    return NULL;
+}
+
+struct proc *proc_find_locked(struct container *c, const char *exec_id)
+{
+    struct proc *init = c->procs;
+    if (!exec_id || !*exec_id || !strcmp(exec_id, c->id) ||
+        (init && !strcmp(exec_id, init->exec_id)))
+        return init;
+    for (struct proc *p = c->procs; p; p = p->next)
+        if (!strcmp(p->exec_id, exec_id))
+            return p;
+    return NULL;
+}
+
+struct proc *proc_get(const char *cid, const char *exec_id, struct error *err)
+{
+    pthread_mutex_lock(&agent.lock);
+    struct container *c = container_find_locked(cid);
+    struct proc *p = c ? proc_find_locked(c, exec_id) : NULL;
+    if (p)
+        p->refs++;
+    pthread_mutex_unlock(&agent.lock);
+    if (!c)
+        error_set(err, GRPC_NOT_FOUND, "container %s not found", cid);
+    else if (!p)
+        error_set(err, GRPC_NOT_FOUND, "process %s not found in container %s", exec_id, cid);
+    return p;
+}
+
+struct proc *proc_new(const char *exec_id)
+{
+    struct proc *p = xcalloc(1, sizeof(*p));
+    p->exec_id = xstrdup(exec_id ? exec_id : "");
+    p->stdin_fd = p->out_fd[0] = p->out_fd[1] = p->start_fd = p->status_fd = -1;
+    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&p->stdin_lock, NULL);
+    p->refs = 1; /* the container's */
+    return p;
+}
+
+static void proc_free(struct proc *p)
+{
+    int fds[] = {p->stdin_fd, p->out_fd[0], p->out_fd[1], p->wake_fd, p->start_fd, p->status_fd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    pthread_mutex_destroy(&p->stdin_lock);
+    free(p->exec_id);
+    free(p);
+}
+
+void proc_put(struct proc *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&agent.lock);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&agent.lock);
+    if (last)
+        proc_free(p);
+}
+
+void proc_wake(struct proc *p)
+{
+    uint64_t one = 1;
+    (void)!write(p->wake_fd, &one, sizeof(one));
+}
+
+void proc_unlink_locked(struct proc *p)
+{
+    p->unlinked = true;
+    p->ctr = NULL;
+    proc_wake(p);
+    pthread_cond_broadcast(&agent.exited);
+}
+
+void container_signal_all_locked(struct container *c, int sig)
+{
+    for (struct proc *p = c->procs; p; p = p->next)
+        if (p->pid > 0 && !p->exited)
+            kill(p->pid, sig);
+}
+
+int proc_wait(struct proc *p, struct error *err)
+{
+    pthread_mutex_lock(&agent.lock);
+    while (!p->exited && !p->unlinked && !agent.stopping)
+        pthread_cond_wait(&agent.exited, &agent.lock);
+    bool exited = p->exited;
+    int status = p->status;
+    pthread_mutex_unlock(&agent.lock);
+    if (!exited)
+        return error_set(err, GRPC_UNAVAILABLE, "process %s is gone: %s", p->exec_id,
+                         agent.stopping ? "the agent is stopping" : "its container was removed");
+    return status;
+}
+
+/* --- the reaper --- */
+
+static pthread_t reaper_thread;
+static volatile bool reaper_stopping;
+
+static void child_exited(pid_t pid, int wstatus)
+{
+    int status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    pthread_mutex_lock(&agent.lock);
+    for (struct container *c = agent.containers; c; c = c->next) {
+        for (struct proc *p = c->procs; p; p = p->next) {
+            if (p->pid != pid || p->exited)
+                continue;
+            p->exited = true;
+            p->status = status;
+            log_debug("container %s process %s (pid %d) exited with %d", c->id,
+                      *p->exec_id ? p->exec_id : "init", pid, status);
+            /* Without a pid namespace nothing else would end the container's other processes
+             * when its init does: do what the kernel does for a pid namespace's init. */
+            if (p == c->procs)
+                container_signal_all_locked(c, SIGKILL);
+            proc_wake(p);
+            goto done;
+        }
+    }
+done:
+    pthread_cond_broadcast(&agent.exited);
+    pthread_mutex_unlock(&agent.lock);
+}
+
+static void *reaper_main(void *arg)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    while (!reaper_stopping) {
+        int sig;
+        sigwait(&set, &sig);
+        int wstatus;
+        pid_t pid;
+        while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
+            child_exited(pid, wstatus);
+    }
+    return NULL;
+}
+
+int reaper_start(struct error *err)
+{
+    /* Orphans of container processes come to us, and are reaped, instead of going to PID 1. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+    int r = pthread_create(&reaper_thread, NULL, reaper_main, NULL);
+    if (r != 0)
+        return error_set_errno(err, r, "start the reaper thread");
+    return 0;
+}
+
+void reaper_stop(void)
+{
+    reaper_stopping = true;
+    pthread_kill(reaper_thread, SIGCHLD);
+    pthread_join(reaper_thread, NULL);
+}
+
+/* --- removal --- */
+
+static bool all_exited_locked(struct container *c)
+{
+    for (struct proc *p = c->procs; p; p = p->next)
+        if (p->pid > 0 && !p->exited)
+            return false;
+    return true;
+}
+
+static void container_free(struct container *c)
+{
+    _cleanup_(error_clearp) struct error err = ERROR_INIT;
+    cgroup_remove(c->cgroup);
+    if (c->pulled && rm_rf(c->pulled, &err) < 0)
+        log_warn("container %s: %s", c->id, err.msg);
+    _cleanup_free_ char *dir = xasprintf("%s/%s", agent.cfg.state_dir, c->id);
+    if (rm_rf(dir, &err) < 0)
+        log_warn("container %s: %s", c->id, err.msg);
+    free(c->id);
+    free(c->rootfs);
+    free(c->pulled);
+    free(c->cgroup);
+    free(c);
+}
+
+int container_remove(const char *id, unsigned timeout_s, struct error *err)
+{
+    pthread_mutex_lock(&agent.lock);
+    struct container *c = container_find_locked(id);
+    if (!c) {
+        pthread_mutex_unlock(&agent.lock);
+        return error_set(err, GRPC_NOT_FOUND, "container %s not found", id);
+    }
+    if (c->frozen)
+        cgroup_freeze(c->cgroup, false, NULL);
+    container_signal_all_locked(c, SIGCONT); /* frozen by SIGSTOP without cgroup2 */
+    container_signal_all_locked(c, SIGKILL);
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_s ? timeout_s : 30;
+    while (!all_exited_locked(c) &&
+           pthread_cond_timedwait(&agent.exited, &agent.lock, &deadline) != ETIMEDOUT)
+        ;
+    if (!all_exited_locked(c))
+        log_warn("container %s: processes still running after SIGKILL; removing anyway", id);
+    struct container **pp = &agent.containers;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    struct proc *procs = c->procs;
+    c->procs = NULL;
+    for (struct proc *p = procs; p; p = p->next)
+        proc_unlink_locked(p);
+    pthread_mutex_unlock(&agent.lock);
+
+    for (struct proc *p = procs, *next; p; p = next) {
+        next = p->next;
+        proc_put(p);
+    }
+    container_free(c);
+    return 0;
+}
+
+/* --- logging for handlers --- */
+
+void rpc_log(const struct ttrpc_call *call, const char *cid, const char *exec_id)
+{
+    if (cid && exec_id && *exec_id)
+        log_debug("rpc %s container=%s exec=%s", call->method, cid, exec_id);
+    else if (cid)
+        log_debug("rpc %s container=%s", call->method, cid);
+    else
+        log_debug("rpc %s", call->method);
+}
+
+int rpc_done(const struct ttrpc_call *call, int r, struct error *err)
+{
+    if (r < 0)
+        log_error("rpc %s failed: %s: %s", call->method, grpc_code_name(err->code), err->msg);
+    return r;
+}
