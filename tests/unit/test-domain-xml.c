@@ -216,6 +216,7 @@ START_TEST(test_plain_minimal)
     assert_contains(xml, "<on_reboot>destroy</on_reboot>");
     assert_contains(xml, "<on_crash>destroy</on_crash>");
     assert_contains(xml, "<memballoon model='none'/>");
+    assert_contains(xml, "<controller type='usb' model='none'/>");
     assert_contains(xml, "<vsock model='virtio'>");
     assert_contains(xml, "<cid auto='yes'/>");
     assert_xpath(xml, "string(/domain/metadata/c:sandbox)", s.sandbox_id);

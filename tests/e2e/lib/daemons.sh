@@ -1,0 +1,134 @@
+# shellcheck shell=bash
+# Sourced by the e2e scripts: installs QEMU and libvirt when missing, starts virtlogd and
+# libvirtd when they do not run yet (there is no systemd on the test machines), and stops, by
+# PID, only the daemons it started.
+#
+#   . tests/e2e/lib/daemons.sh
+#   e2e_install_packages            # apt-get install what is missing (CI machines are fresh)
+#   e2e_start_daemons               # virtlogd, libvirtd; waits until qemu:///system answers
+#   ...
+#   e2e_stop_daemons                # only those e2e_start_daemons started; safe to call twice
+#
+# Needs root. E2E_LIBVIRT_URI (default qemu:///system) is what the tests connect to.
+
+E2E_LIBVIRT_URI=${E2E_LIBVIRT_URI:-qemu:///system}
+E2E_STARTED_DAEMONS=()   # "name:pid" of each daemon this shell started
+
+e2e_log() { echo "e2e: $*" >&2; }
+
+# Installs the packages whose programs are missing. E2E_EXTRA_PACKAGES may add
+# space-separated "program:package" pairs (e.g. "containerd:containerd runc:runc").
+e2e_install_packages() {
+    local want=(qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils libvirtd:libvirt-daemon-system
+                virtlogd:libvirt-daemon-system virsh:libvirt-clients)
+    # shellcheck disable=SC2206 # split on purpose
+    want+=(${E2E_EXTRA_PACKAGES:-})
+    local missing=() pair prog pkg
+    for pair in "${want[@]}"; do
+        prog=${pair%%:*}
+        pkg=${pair#*:}
+        if ! command -v "$prog" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$prog" ]; then
+            case " ${missing[*]} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+        fi
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    e2e_log "installing ${missing[*]}"
+    # libvirt-daemon-system pulls in systemd, which does not run here; that is fine.
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2; then
+        apt-get update -q -o DPkg::Lock::Timeout=600 >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2
+    fi
+}
+
+# The PID in pidfile if that process runs and is `name`; nothing otherwise.
+e2e_daemon_pid() {
+    local name=$1 pidfile=$2 pid
+    [ -r "$pidfile" ] || return 0
+    pid=$(cat "$pidfile" 2>/dev/null) || return 0     # written without a newline
+    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && echo "$pid"
+    return 0
+}
+
+# Starts /usr/sbin/<name> -d unless it runs already; records what it started.
+e2e_start_daemon() {
+    local name=$1 pidfile=/run/$1.pid pid i
+    pid=$(e2e_daemon_pid "$name" "$pidfile")
+    if [ -n "$pid" ]; then
+        e2e_log "$name already runs (pid $pid); leaving it alone"
+        return 0
+    fi
+    "/usr/sbin/$name" -d
+    for ((i = 0; i < 100; i++)); do
+        pid=$(e2e_daemon_pid "$name" "$pidfile")
+        [ -z "$pid" ] || break
+        sleep 0.1
+    done
+    if [ -z "$pid" ]; then
+        e2e_log "$name -d did not write $pidfile"
+        return 1
+    fi
+    E2E_STARTED_DAEMONS+=("$name:$pid")
+    e2e_log "started $name (pid $pid)"
+}
+
+e2e_start_daemons() {
+    if [ "$(id -u)" != 0 ]; then
+        e2e_log "must run as root (libvirtd, QEMU)"
+        return 1
+    fi
+    e2e_start_daemon virtlogd
+    # A libvirtd that answers (perhaps started another way, without the pid file) is used as is.
+    if ! virsh -q -c "$E2E_LIBVIRT_URI" version >/dev/null 2>&1; then
+        e2e_start_daemon libvirtd
+    fi
+    local i
+    for ((i = 0; i < 300; i++)); do
+        if virsh -q -c "$E2E_LIBVIRT_URI" version >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    e2e_log "libvirtd does not answer on $E2E_LIBVIRT_URI after 30 s"
+    return 1
+}
+
+# Stops the daemons e2e_start_daemons started, newest first: SIGTERM, then SIGKILL after 10 s.
+e2e_stop_daemons() {
+    local i entry name pid n
+    for ((i = ${#E2E_STARTED_DAEMONS[@]} - 1; i >= 0; i--)); do
+        entry=${E2E_STARTED_DAEMONS[$i]}
+        name=${entry%%:*}
+        pid=${entry#*:}
+        if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for ((n = 0; n < 100; n++)); do
+                [ -d "/proc/$pid" ] || break
+                sleep 0.1
+            done
+            if [ -d "/proc/$pid" ]; then
+                e2e_log "$name (pid $pid) ignored SIGTERM; killing it"
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+            e2e_log "stopped $name (pid $pid)"
+        fi
+    done
+    E2E_STARTED_DAEMONS=()
+}
+
+# Destroys every domain whose name starts with prefix (leftovers of a failed run).
+e2e_destroy_domains() {
+    local prefix=$1 d
+    virsh -q -c "$E2E_LIBVIRT_URI" version >/dev/null 2>&1 || return 0
+    while IFS= read -r d; do
+        case "$d" in
+            "$prefix"*)
+                e2e_log "destroying leftover domain $d"
+                virsh -q -c "$E2E_LIBVIRT_URI" destroy "$d" >/dev/null 2>&1 || true
+                virsh -q -c "$E2E_LIBVIRT_URI" undefine "$d" >/dev/null 2>&1 || true
+                ;;
+        esac
+    done < <(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null)
+}
