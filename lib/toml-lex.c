@@ -19,21 +19,6 @@
 
 /* ---- buffers, positions and messages ---------------------------------------------------- */
 
-void toml_buf_append(struct toml_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 32;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->ptr = xrealloc(b->ptr, cap);
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->ptr + b->len, s, n);
-    b->len += n;
-    b->ptr[b->len] = '\0';
-}
-
 void toml_lex_init(struct toml_lexer *lx, const char *data, size_t len, struct error *err)
 {
     static const char bom[] = "\xEF\xBB\xBF";
@@ -149,23 +134,23 @@ char *toml_lex_quote(const char *s, size_t len)
 {
     static const char special[] = "\"\\\b\t\n\f\r";
     static const char letter[] = "\"\\btnfr";
-    struct toml_buf b = {0};
-    toml_buf_append(&b, "\"", 1);
+    struct buf b = {0};
+    buf_append(&b, "\"", 1);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         const char *sp = c ? strchr(special, c) : NULL;
         char esc[8];
         if (sp) {
             esc[0] = '\\', esc[1] = letter[sp - special];
-            toml_buf_append(&b, esc, 2);
+            buf_append(&b, esc, 2);
         } else if (c < 0x20 || c == 0x7F) {
             snprintf(esc, sizeof(esc), "\\u%04X", c);
-            toml_buf_append(&b, esc, 6);
+            buf_append(&b, esc, 6);
         } else {
-            toml_buf_append(&b, s + i, 1);
+            buf_append(&b, s + i, 1);
         }
     }
-    toml_buf_append(&b, "\"", 1);
+    buf_append(&b, "\"", 1);
     return b.ptr;
 }
 
@@ -382,7 +367,7 @@ static int fail_string_char(struct toml_lexer *lx)
 }
 
 /* \uXXXX or \UXXXXXXXX at cur (the backslash): must be a Unicode scalar value. */
-static int lex_unicode_escape(struct toml_lexer *lx, struct toml_buf *b, int ndigits)
+static int lex_unicode_escape(struct toml_lexer *lx, struct buf *b, int ndigits)
 {
     const char *esc = lx->cur;
     const char *hex = esc + 2;
@@ -400,7 +385,7 @@ static int lex_unicode_escape(struct toml_lexer *lx, struct toml_buf *b, int ndi
                              "above U+10FFFF are not allowed)",
                              ndigits + 2, esc);
     char utf8[4];
-    toml_buf_append(b, utf8, utf8_encode(cp, utf8));
+    buf_append(b, utf8, utf8_encode(cp, utf8));
     lx->cur = hex + ndigits;
     return 0;
 }
@@ -421,7 +406,7 @@ static int lex_line_ending_backslash(struct toml_lexer *lx)
 }
 
 /* An escape sequence at cur (the backslash) of a basic string. */
-static int lex_escape(struct toml_lexer *lx, struct toml_buf *b, bool multiline)
+static int lex_escape(struct toml_lexer *lx, struct buf *b, bool multiline)
 {
     const char *esc = lx->cur;
     char c = esc + 1 < lx->end ? esc[1] : '\0';
@@ -430,7 +415,7 @@ static int lex_escape(struct toml_lexer *lx, struct toml_buf *b, bool multiline)
     const char *simple = c ? strchr(simple_from, c) : NULL;
 
     if (simple) {
-        toml_buf_append(b, &simple_to[simple - simple_from], 1);
+        buf_append(b, &simple_to[simple - simple_from], 1);
         lx->cur += 2;
         return 0;
     }
@@ -452,7 +437,7 @@ static int lex_escape(struct toml_lexer *lx, struct toml_buf *b, bool multiline)
 
 /* Appends the run of bytes at cur that need no special handling in a string delimited by
  * `quote` (also stopping at backslashes when `escapes`). */
-static void lex_plain_run(struct toml_lexer *lx, struct toml_buf *b, char quote, bool escapes)
+static void lex_plain_run(struct toml_lexer *lx, struct buf *b, char quote, bool escapes)
 {
     const char *run = lx->cur;
     while (lx->cur < lx->end) {
@@ -461,11 +446,11 @@ static void lex_plain_run(struct toml_lexer *lx, struct toml_buf *b, char quote,
             break;
         lx->cur++;
     }
-    toml_buf_append(b, run, (size_t)(lx->cur - run));
+    buf_append(b, run, (size_t)(lx->cur - run));
 }
 
 /* "basic" (escapes = true) or 'literal' single-line string at cur. */
-static int lex_single_line_string(struct toml_lexer *lx, struct toml_buf *b, bool escapes)
+static int lex_single_line_string(struct toml_lexer *lx, struct buf *b, bool escapes)
 {
     const char *open = lx->cur;
     char quote = *lx->cur++;
@@ -494,7 +479,7 @@ static int lex_single_line_string(struct toml_lexer *lx, struct toml_buf *b, boo
 }
 
 /* """basic""" (escapes = true) or '''literal''' multi-line string at cur. */
-static int lex_multi_line_string(struct toml_lexer *lx, struct toml_buf *b, bool escapes)
+static int lex_multi_line_string(struct toml_lexer *lx, struct buf *b, bool escapes)
 {
     const char *open = lx->cur;
     char quote = *lx->cur;
@@ -516,7 +501,7 @@ static int lex_multi_line_string(struct toml_lexer *lx, struct toml_buf *b, bool
                                      "too many quotes: at most two may come before the closing "
                                      "%s",
                                      delim);
-            toml_buf_append(b, lx->cur, n < 3 ? n : n - 3);
+            buf_append(b, lx->cur, n < 3 ? n : n - 3);
             lx->cur += n;
             if (n >= 3)
                 return 0;
@@ -528,7 +513,7 @@ static int lex_multi_line_string(struct toml_lexer *lx, struct toml_buf *b, bool
             continue;
         }
         if (lex_take_newline(lx)) {
-            toml_buf_append(b, "\n", 1); /* CRLF is stored as LF */
+            buf_append(b, "\n", 1); /* CRLF is stored as LF */
             continue;
         }
         return fail_string_char(lx);
@@ -542,7 +527,7 @@ static bool at_triple_quote(const struct toml_lexer *lx)
 }
 
 /* Any string at cur (which is a quote). */
-static int lex_string(struct toml_lexer *lx, struct toml_buf *b)
+static int lex_string(struct toml_lexer *lx, struct buf *b)
 {
     bool escapes = *lx->cur == '"';
     if (at_triple_quote(lx))
@@ -557,7 +542,7 @@ int toml_lex_key(struct toml_lexer *lx, char **key, size_t *key_len)
     if (start < lx->end && (*start == '"' || *start == '\'')) {
         if (at_triple_quote(lx))
             return toml_lex_fail(lx, start, "a multi-line string cannot be a key");
-        struct toml_buf b = {0};
+        struct buf b = {0};
         if (lex_single_line_string(lx, &b, *start == '"') < 0) {
             free(b.ptr);
             return -1;
@@ -936,7 +921,7 @@ int toml_lex_scalar(struct toml_lexer *lx, struct toml_value *v)
     switch (*p) {
     case '"':
     case '\'': {
-        struct toml_buf b = {0};
+        struct buf b = {0};
         if (lex_string(lx, &b) < 0) {
             free(b.ptr);
             return -1;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/buf.h"
 #include "lib/error.h"
 #include "lib/toml.h"
 
@@ -18,13 +19,6 @@ struct toml_lexer {
     struct error *err;
 };
 
-/* A growable byte buffer, always NUL-terminated once anything was appended. */
-struct toml_buf {
-    char *ptr;
-    size_t len, cap;
-};
-
-void toml_buf_append(struct toml_buf *b, const char *s, size_t n);
 
 void toml_lex_init(struct toml_lexer *lx, const char *data, size_t len, struct error *err);
 

@@ -253,21 +253,21 @@ static bool is_bare(const char *s, size_t len)
     return true;
 }
 
-static void append_segs(struct toml_buf *b, const struct key_seg *segs, size_t n)
+static void append_segs(struct buf *b, const struct key_seg *segs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (b->len)
-            toml_buf_append(b, ".", 1);
+            buf_append(b, ".", 1);
         if (is_bare(segs[i].name, segs[i].len)) {
-            toml_buf_append(b, segs[i].name, segs[i].len);
+            buf_append(b, segs[i].name, segs[i].len);
         } else {
             _cleanup_free_ char *quoted = toml_lex_quote(segs[i].name, segs[i].len);
-            toml_buf_append(b, quoted, strlen(quoted));
+            buf_append(b, quoted, strlen(quoted));
         }
     }
 }
 
-static void append_path(struct toml_buf *b, const struct path *path)
+static void append_path(struct buf *b, const struct path *path)
 {
     if (!path)
         return;
@@ -276,7 +276,7 @@ static void append_path(struct toml_buf *b, const struct path *path)
     if (path->index >= 0) {
         char idx[32];
         int n = snprintf(idx, sizeof(idx), "[%ld]", path->index);
-        toml_buf_append(b, idx, (size_t)n);
+        buf_append(b, idx, (size_t)n);
     }
 }
 
@@ -284,7 +284,7 @@ static void append_path(struct toml_buf *b, const struct path *path)
  * a."b c" when a part needs quotes. */
 static char *key_name(const struct path *path, const struct key_seg *segs, size_t n)
 {
-    struct toml_buf b = {0};
+    struct buf b = {0};
     append_path(&b, path);
     append_segs(&b, segs, n);
     if (!b.ptr)

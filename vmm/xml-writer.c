@@ -15,35 +15,16 @@ void xml_writer_init(struct xml_writer *w)
 
 void xml_writer_release(struct xml_writer *w)
 {
-    free(w->buf);
+    free(w->out.ptr);
     xml_writer_init(w);
-}
-
-static void append(struct xml_writer *w, const char *s, size_t n)
-{
-    if (w->len + n + 1 > w->cap) {
-        size_t cap = w->cap ? w->cap : 1024;
-        while (cap < w->len + n + 1)
-            cap *= 2;
-        w->buf = xrealloc(w->buf, cap);
-        w->cap = cap;
-    }
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-    w->buf[w->len] = '\0';
-}
-
-static void append_str(struct xml_writer *w, const char *s)
-{
-    append(w, s, strlen(s));
 }
 
 char *xml_writer_take(struct xml_writer *w)
 {
     assert(w->depth == 0);
-    if (!w->buf)
-        append(w, "", 0);
-    char *out = w->buf;
+    if (!w->out.ptr)
+        buf_append(&w->out, "", 0);
+    char *out = w->out.ptr;
     xml_writer_init(w);
     return out;
 }
@@ -82,34 +63,34 @@ void xml_escape_append(struct xml_writer *w, const char *s)
         default:
             continue;
         }
-        append(w, run, (size_t)(s - run));
-        append_str(w, ent);
+        buf_append(&w->out, run, (size_t)(s - run));
+        buf_append_str(&w->out, ent);
         run = s + 1;
     }
-    append(w, run, (size_t)(s - run));
+    buf_append(&w->out, run, (size_t)(s - run));
 }
 
 static void indent(struct xml_writer *w)
 {
     for (int i = 0; i < w->depth; i++)
-        append(w, "  ", 2);
+        buf_append(&w->out, "  ", 2);
 }
 
 /* "<tag a='v' b='w'" from the NULL-terminated pairs in ap. */
 static void start_tag(struct xml_writer *w, const char *tag, va_list ap)
 {
     indent(w);
-    append(w, "<", 1);
-    append_str(w, tag);
+    buf_append(&w->out, "<", 1);
+    buf_append_str(&w->out, tag);
     const char *name;
     while ((name = va_arg(ap, const char *))) {
         const char *value = va_arg(ap, const char *);
         assert(value);
-        append(w, " ", 1);
-        append_str(w, name);
-        append(w, "='", 2);
+        buf_append(&w->out, " ", 1);
+        buf_append_str(&w->out, name);
+        buf_append(&w->out, "='", 2);
         xml_escape_append(w, value);
-        append(w, "'", 1);
+        buf_append(&w->out, "'", 1);
     }
 }
 
@@ -120,7 +101,7 @@ void xml_open(struct xml_writer *w, const char *tag, ...)
     va_start(ap, tag);
     start_tag(w, tag, ap);
     va_end(ap);
-    append(w, ">\n", 2);
+    buf_append(&w->out, ">\n", 2);
     w->open[w->depth++] = tag;
 }
 
@@ -129,9 +110,9 @@ void xml_close(struct xml_writer *w)
     assert(w->depth > 0);
     const char *tag = w->open[--w->depth];
     indent(w);
-    append(w, "</", 2);
-    append_str(w, tag);
-    append(w, ">\n", 2);
+    buf_append(&w->out, "</", 2);
+    buf_append_str(&w->out, tag);
+    buf_append(&w->out, ">\n", 2);
 }
 
 void xml_empty(struct xml_writer *w, const char *tag, ...)
@@ -140,7 +121,7 @@ void xml_empty(struct xml_writer *w, const char *tag, ...)
     va_start(ap, tag);
     start_tag(w, tag, ap);
     va_end(ap);
-    append(w, "/>\n", 3);
+    buf_append(&w->out, "/>\n", 3);
 }
 
 void xml_element(struct xml_writer *w, const char *tag, const char *text, ...)
@@ -149,11 +130,11 @@ void xml_element(struct xml_writer *w, const char *tag, const char *text, ...)
     va_start(ap, text);
     start_tag(w, tag, ap);
     va_end(ap);
-    append(w, ">", 1);
+    buf_append(&w->out, ">", 1);
     xml_escape_append(w, text);
-    append(w, "</", 2);
-    append_str(w, tag);
-    append(w, ">\n", 2);
+    buf_append(&w->out, "</", 2);
+    buf_append_str(&w->out, tag);
+    buf_append(&w->out, ">\n", 2);
 }
 
 /* Length of the UTF-8 sequence at s and its code point, or 0 if it is malformed

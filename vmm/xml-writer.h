@@ -6,11 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/buf.h"
+
 #define XML_WRITER_MAX_DEPTH 16
 
 struct xml_writer {
-    char *buf;
-    size_t len, cap;
+    struct buf out;
     int depth;
     const char *open[XML_WRITER_MAX_DEPTH]; /* tag names of the open elements */
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/error.h"
 #include "lib/log.h"
@@ -96,6 +97,21 @@ START_TEST(test_log_levels)
 }
 END_TEST
 
+START_TEST(test_buf)
+{
+    struct buf b = {0};
+    buf_append(&b, "", 0);
+    ck_assert_str_eq(b.ptr, ""); /* a string even when empty */
+    for (int i = 0; i < 1000; i++)
+        buf_append_str(&b, "ab");
+    buf_append(&b, "x\0y", 3); /* binary data keeps its NUL */
+    ck_assert_uint_eq(b.len, 2003);
+    ck_assert_mem_eq(b.ptr + 2000, "x\0y", 4); /* and a terminator follows */
+    ck_assert_uint_ge(b.cap, b.len + 1);
+    free(b.ptr);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lib");
@@ -103,6 +119,9 @@ int main(void)
     tcase_add_test(tc, test_error_set_and_wrap);
     tcase_add_test(tc, test_error_errno);
     tcase_add_test(tc, test_error_move_and_names);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("buf");
+    tcase_add_test(tc, test_buf);
     suite_add_tcase(s, tc);
     tc = tcase_create("log");
     tcase_add_test(tc, test_log_line);
