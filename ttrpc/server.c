@@ -212,7 +212,11 @@ static void queue_read(struct conn *c)
     pthread_mutex_unlock(&srv->lock);
 }
 
-/* Puts conn's reader role up for grabs: the next input wakes an idle worker to take it. */
+static bool take_role(struct conn *c);
+
+/* Puts conn's reader role up for grabs: the next input wakes an idle worker to take it. If the
+ * fd can't be armed, the role goes to a worker at once instead, so the conn is never left
+ * unread. */
 static void arm_read(struct conn *c, int op)
 {
     struct ttrpc_server *srv = c->srv;
@@ -221,7 +225,11 @@ static void arm_read(struct conn *c, int op)
     pthread_mutex_unlock(&srv->lock);
     __atomic_store_n(&c->role, ROLE_ARMED, __ATOMIC_RELEASE);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = c->id};
-    epoll_ctl(srv->epoll_fd, op, c->fd, &ev);
+    if (epoll_ctl(srv->epoll_fd, op, c->fd, &ev) < 0) {
+        log_warn("ttrpc: cannot watch connection fd %d: %s", c->fd, strerror(errno));
+        if (take_role(c))
+            queue_read(c);
+    }
 }
 
 /* Takes an armed reader role. Only one of the contenders (the handler that armed it, a woken

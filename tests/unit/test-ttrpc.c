@@ -1,6 +1,7 @@
 /* ttrpc: framing, server, client and dialers, over real sockets. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -617,6 +618,42 @@ START_TEST(test_raw_disconnect_mid_frame)
 }
 END_TEST
 
+/* A connection epoll cannot watch (a regular file) is still read, by a worker at once. */
+START_TEST(test_unwatchable_fd_is_still_served)
+{
+    start_server();
+    char path[] = "/tmp/cocoon-ttrpc-file-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    uint8_t buf[128];
+    size_t n = pack_echo_request(buf, "Echo");
+    ck_assert_int_eq(ttrpc_frame_write(fd, 1, TTRPC_TYPE_REQUEST, 0, buf, n), 0);
+    off_t end = lseek(fd, 0, SEEK_CUR);
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    int rfd = open(proc, O_RDONLY); /* a file offset of our own, to read the reply back */
+    ck_assert_int_ge(rfd, 0);
+    lseek(fd, 0, SEEK_SET);
+    ttrpc_server_add_connection(srv, fd); /* reads the request, appends the reply, sees EOF */
+    for (int i = 0; i < 300 && ttrpc_server_connections(srv) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_uint_eq(ttrpc_server_connections(srv), 0);
+    lseek(rfd, end, SEEK_SET);
+    struct ttrpc_frame_reader rd = {0};
+    struct ttrpc_frame f;
+    struct error err = ERROR_INIT;
+    ck_assert_int_eq(ttrpc_frame_read(&rd, rfd, -1, 0, &f, &err), TTRPC_READ_FRAME);
+    ck_assert_uint_eq(f.hdr.type, TTRPC_TYPE_RESPONSE);
+    ck_assert_uint_eq(f.hdr.stream_id, 1);
+    ttrpc_frame_reader_free(&rd);
+    close(rfd);
+    teardown();
+}
+END_TEST
+
 /* --- dialers and listener --- */
 
 static char tmpdir[64];
@@ -865,6 +902,11 @@ static Suite *ttrpc_suite(void)
     tcase_add_test(tc, test_raw_garbage_payloads);
     tcase_add_test(tc, test_raw_oversize_answered_on_its_stream);
     tcase_add_test(tc, test_raw_disconnect_mid_frame);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fallback");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_unwatchable_fd_is_still_served);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("dial");
