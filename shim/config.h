@@ -1,0 +1,97 @@
+/* The shim's configuration: /etc/cocoon/cocoon.toml and its config.d/ drop-ins (*.toml).
+ *
+ * Keys keep Kata's names where Kata has them, so a Kata CoCo configuration carries over. Every
+ * mistake (unknown key, wrong type, bad value) is reported as `file:line:col: key: what`, and
+ * nothing on the host is looked at: a config can be checked, dumped and rendered anywhere. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/error.h"
+#include "vmm/vm-spec.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/cocoon/cocoon.toml"
+#define CONFIG_ENV "COCOON_CONFIG"
+
+struct config_list {
+    char **items;
+    size_t len;
+};
+
+/* [hypervisor.libvirt] */
+struct config_hypervisor {
+    char *uri;
+    char *domain_type; /* "kvm" or "qemu" (TCG) */
+    char *emulator;    /* "" = libvirt's default; so are the other empty strings below */
+    char *machine_type;
+    char *kernel;
+    char *initrd;
+    char *image;
+    char *firmware;
+    char *kernel_params;
+    unsigned default_vcpus;
+    unsigned default_memory; /* MiB */
+    enum vm_tee tee;
+    enum vm_agent_channel agent_channel;
+    bool user_network;
+    struct config_list enable_annotations; /* POSIX EREs on the annotation suffix */
+    struct config_list valid_kernel_paths; /* fnmatch globs */
+    struct config_list valid_initrd_paths;
+    struct config_list valid_image_paths;
+    struct config_list valid_firmware_paths;
+
+    uint64_t snp_guest_policy;
+    char *snp_id_block;             /* base64 */
+    char *snp_id_auth;              /* base64 */
+    unsigned snp_cbitpos;           /* 0: libvirt fills it in */
+    unsigned snp_reduced_phys_bits; /* 0: libvirt fills it in */
+    bool snp_kernel_hashes;
+
+    uint64_t tdx_policy;
+    bool tdx_quote_generation_service;
+    char *tdx_quote_generation_service_socket;
+    char *tdx_mr_owner;        /* base64 */
+    char *tdx_mr_owner_config; /* base64 */
+};
+
+/* [agent], seconds */
+struct config_agent {
+    unsigned dial_timeout;
+    unsigned request_timeout;
+    unsigned health_check_timeout;
+};
+
+/* [runtime] */
+struct config_runtime {
+    bool debug;
+    unsigned create_container_timeout; /* seconds */
+    bool experimental_force_guest_pull;
+    bool static_sandbox_resource_mgmt;
+    char *state_dir; /* per-sandbox files: <state_dir>/<sandbox id>/ */
+};
+
+struct config {
+    struct config_hypervisor hypervisor;
+    struct config_agent agent;
+    struct config_runtime runtime;
+    struct config_list files; /* the files read, main file first, then the drop-ins */
+};
+
+/* $COCOON_CONFIG if set and not empty, else CONFIG_DEFAULT_PATH. */
+const char *config_default_path(void);
+
+/* Reads path, then every *.toml in <dir of path>/config.d/ in lexical order; each drop-in
+ * overrides the keys it sets (tables merge key by key, arrays replace). Returns 0, or -1 with
+ * err set (GRPC_NOT_FOUND if path does not exist, else GRPC_INVALID_ARGUMENT). */
+int config_load(const char *path, struct config **out, struct error *err);
+
+/* A configuration holding only the defaults (no kernel: not usable as is). */
+struct config *config_new_defaults(void);
+
+void config_free(struct config *cfg);
+
+/* Writes the effective configuration as TOML that config_load reads back to the same values. */
+void config_dump(const struct config *cfg, FILE *f);

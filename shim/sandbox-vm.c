@@ -1,0 +1,151 @@
+#include "shim/sandbox-vm.h"
+
+#include <string.h>
+#include <sys/un.h>
+
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "vmm/domain.h"
+
+#define SANDBOX_ID_MAX 76 /* containerd's identifier limit */
+
+/* containerd's identifier rule (alphanumerics, single separators among ._-), which also keeps
+ * the id safe as a path component. */
+static int check_sandbox_id(const char *id, struct error *err)
+{
+    size_t n = strlen(id);
+    bool ok = n > 0 && n <= SANDBOX_ID_MAX;
+    for (size_t i = 0; ok && i < n; i++) {
+        bool alnum = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+                     (id[i] >= '0' && id[i] <= '9');
+        bool sep = strchr("._-", id[i]) != NULL;
+        ok = alnum || (sep && i > 0 && i + 1 < n && !strchr("._-", id[i + 1]));
+    }
+    if (!ok)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "sandbox id \"%s\": want 1 to %d letters and digits, separated by "
+                         "single '.', '_' or '-'",
+                         id, SANDBOX_ID_MAX);
+    return 0;
+}
+
+char *sandbox_state_dir(const struct config *cfg, const char *sandbox_id)
+{
+    const char *base = cfg->runtime.state_dir;
+    size_t n = strlen(base);
+    while (n > 1 && base[n - 1] == '/')
+        n--;
+    return xasprintf("%.*s/%s", (int)n, base, sandbox_id);
+}
+
+static char *optional(const char *s)
+{
+    return s && *s ? xstrdup(s) : NULL;
+}
+
+static char *pick(const char *override, const char *configured)
+{
+    return optional(override ? override : configured);
+}
+
+static char *join_params(const char *configured, const char *extra)
+{
+    if (!extra || !*extra)
+        return optional(configured);
+    if (!*configured)
+        return xstrdup(extra);
+    return xasprintf("%s %s", configured, extra);
+}
+
+static void fill_snp(const struct config_hypervisor *hv, struct vm_snp *snp)
+{
+    snp->policy = hv->snp_guest_policy;
+    snp->has_cbitpos = hv->snp_cbitpos != 0;
+    snp->cbitpos = hv->snp_cbitpos;
+    snp->has_reduced_phys_bits = hv->snp_reduced_phys_bits != 0;
+    snp->reduced_phys_bits = hv->snp_reduced_phys_bits;
+    snp->id_block = optional(hv->snp_id_block);
+    snp->id_auth = optional(hv->snp_id_auth);
+    snp->kernel_hashes = hv->snp_kernel_hashes;
+    /* host_data carries the init-data digest; that arrives with init-data support. */
+}
+
+static void fill_tdx(const struct config_hypervisor *hv, struct vm_tdx *tdx)
+{
+    tdx->has_policy = true;
+    tdx->policy = hv->tdx_policy;
+    tdx->mr_owner = optional(hv->tdx_mr_owner);
+    tdx->mr_owner_config = optional(hv->tdx_mr_owner_config);
+    tdx->quote_generation_service = hv->tdx_quote_generation_service;
+    tdx->qgs_socket_path = optional(hv->tdx_quote_generation_service_socket);
+    /* mr_config_id carries the init-data digest; that arrives with init-data support. */
+}
+
+/* QEMU binds the channel socket itself; a path longer than sun_path fails there, obscurely. */
+static int fill_agent(const struct config *cfg, const char *dir, struct vm_spec *out,
+                      struct error *err)
+{
+    out->agent_channel = cfg->hypervisor.agent_channel;
+    if (out->agent_channel != VM_AGENT_SERIAL)
+        return 0;
+    out->agent_socket = xasprintf("%s/%s", dir, SANDBOX_AGENT_SOCKET);
+    if (strlen(out->agent_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "agent socket %s: longer than a unix socket path may be (%zu bytes); "
+                         "use a shorter [runtime] state_dir",
+                         out->agent_socket, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    return 0;
+}
+
+static void overrides_allow_from(const struct config_hypervisor *hv, struct overrides_allow *a)
+{
+#define LIST(name) ((struct overrides_list){hv->name.items, hv->name.len})
+    a->enable_annotations = LIST(enable_annotations);
+    a->valid_kernel_paths = LIST(valid_kernel_paths);
+    a->valid_initrd_paths = LIST(valid_initrd_paths);
+    a->valid_image_paths = LIST(valid_image_paths);
+    a->valid_firmware_paths = LIST(valid_firmware_paths);
+#undef LIST
+}
+
+int sandbox_vm_spec(const struct config *cfg, const char *sandbox_id, const struct annotation *anns,
+                    size_t n, struct vm_spec *out, struct error *err)
+{
+    const struct config_hypervisor *hv = &cfg->hypervisor;
+    memset(out, 0, sizeof(*out));
+    if (check_sandbox_id(sandbox_id, err) < 0)
+        return -1;
+
+    struct overrides_allow allow;
+    overrides_allow_from(hv, &allow);
+    _cleanup_(overrides_free) struct overrides ovr = {0};
+    if (overrides_compute(&allow, anns, n, &ovr, err) < 0)
+        return -1;
+    for (size_t i = 0; i < ovr.n_ignored; i++)
+        log_warn("annotation \"%s\" is enabled but cocoon does not use it; ignored",
+                 ovr.ignored[i]);
+
+    out->name = vmm_domain_name(sandbox_id);
+    out->sandbox_id = xstrdup(sandbox_id);
+    out->domain_type = xstrdup(hv->domain_type);
+    out->emulator = optional(hv->emulator);
+    out->machine_type = xstrdup(hv->machine_type);
+    out->vcpus = ovr.vcpus ? ovr.vcpus : hv->default_vcpus;
+    out->memory_mib = ovr.memory_mib ? ovr.memory_mib : hv->default_memory;
+    out->kernel = pick(ovr.kernel, hv->kernel);
+    out->initrd = pick(ovr.initrd, hv->initrd);
+    out->image = pick(ovr.image, hv->image);
+    out->firmware = pick(ovr.firmware, hv->firmware);
+    out->kernel_params = join_params(hv->kernel_params, ovr.kernel_params);
+    out->tee = hv->tee;
+    if (out->tee == VM_TEE_SNP)
+        fill_snp(hv, &out->snp);
+    else if (out->tee == VM_TEE_TDX)
+        fill_tdx(hv, &out->tdx);
+    out->user_network = hv->user_network;
+
+    _cleanup_free_ char *dir = sandbox_state_dir(cfg, sandbox_id);
+    out->console_log = xasprintf("%s/%s", dir, SANDBOX_CONSOLE_LOG);
+    return fill_agent(cfg, dir, out, err);
+}
