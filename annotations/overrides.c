@@ -32,8 +32,9 @@ static const struct supported supported[] = {
     {"initrd", KIND_PATH, "valid_initrd_paths"},
     {"image", KIND_PATH, "valid_image_paths"},
     {"firmware", KIND_PATH, "valid_firmware_paths"},
-    /* Init-data is decoded and bound to HOST_DATA / MRCONFIGID by its own module (a later
-     * change); here it is only a known key, gated by enable_annotations like the others. */
+    /* Init-data is decoded (initdata.h) and bound to HOST_DATA / MRCONFIGID by the VM plan
+     * (shim/sandbox-vm.c); here it is only a known key, gated by enable_annotations like the
+     * others. */
     {"cc_init_data", KIND_LATER, NULL},
 };
 

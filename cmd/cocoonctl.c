@@ -2,14 +2,20 @@
  *
  *   cocoonctl render        the libvirt domain XML for a config, sandbox id and annotations
  *   cocoonctl config dump   the effective configuration, drop-ins applied
+ *   cocoonctl initdata      init-data digests and reference values, the annotation, a check
  *
  * Errors go to stderr as "cocoonctl: <message>" with exit status 1; usage errors exit 2. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "annotations/initdata-ref.h"
+#include "annotations/initdata.h"
 #include "annotations/overrides.h"
 #include "lib/cleanup.h"
 #include "lib/error.h"
@@ -30,13 +36,33 @@ static const char usage_text[] =
     "        sandbox id and pod annotations. Starts nothing, does not talk to libvirt and\n"
     "        does not need the configured kernel, initrd or firmware to exist here.\n"
     "        --id defaults to \"" EXAMPLE_SANDBOX_ID "\"; --annotation may be repeated.\n"
+    "        With the annotation " INITDATA_ANNOTATION "\n"
+    "        it shows the init-data disk and the SNP <hostData> or TDX <mrConfigId> the\n"
+    "        shim would bind; it writes no file.\n"
     "  config dump [--config FILE]\n"
     "        Print the effective configuration (config.d/*.toml drop-ins applied) as TOML.\n"
+    "  initdata digest [--json] FILE\n"
+    "        Check an init-data TOML document the way the shim checks the annotation, and\n"
+    "        print its algorithm, its digest and the reference values a verifier expects:\n"
+    "        SNP HOST_DATA and TDX MRCONFIGID (the digest cut or zero-padded to 32 and 48\n"
+    "        bytes; hex and base64) and the vTPM PCR 8 value, sha256(32 zero bytes ||\n"
+    "        HOST_DATA). --json prints one JSON object with the keys algorithm, digest,\n"
+    "        snp_host_data, tdx_mrconfigid and pcr8 (lower-case hex).\n"
+    "  initdata annotate FILE\n"
+    "        Check an init-data TOML document and print the value for the pod annotation\n"
+    "        " INITDATA_ANNOTATION ":\n"
+    "        base64 of the gzip-compressed document.\n"
+    "  initdata verify VALUE [--host-data BASE64] [--mrconfigid BASE64]\n"
+    "        Decode an annotation VALUE (or @FILE: the value is read from FILE) and check\n"
+    "        that its init-data is what an SNP HOST_DATA (base64 of 32 bytes) or a TDX\n"
+    "        MRCONFIGID (base64 of 48 bytes), e.g. from an attestation report, binds.\n"
+    "        At least one of the two; exit 0 if every one given matches, 1 if not.\n"
+    "        FILE \"-\" is stdin for all three.\n"
     "  version\n"
     "        Print the version.\n"
     "\n"
     "--config defaults to $" CONFIG_ENV ", else " CONFIG_DEFAULT_PATH ".\n"
-    "Exit status: 0 success, 1 error, 2 usage error.\n";
+    "Exit status: 0 success, 1 error (or a mismatch for initdata verify), 2 usage error.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -111,7 +137,7 @@ static int render(const char *config_path, const char *id, const struct annotati
     if (config_load(config_path, &cfg, &err) < 0)
         return fail(&err);
     _cleanup_(vm_spec_free) struct vm_spec spec = {0};
-    if (sandbox_vm_spec(cfg, id, anns->items, anns->len, &spec, &err) < 0)
+    if (sandbox_vm_spec(cfg, id, anns->items, anns->len, &spec, NULL, &err) < 0)
         return fail(&err);
     _cleanup_free_ char *xml = NULL;
     if (domain_xml_build(&spec, &xml, &err) < 0)
@@ -194,6 +220,270 @@ static int cmd_config(int argc, char *argv[])
     return finish_stdout();
 }
 
+/* --- initdata --- */
+
+/* The whole of path ("-": stdin), NUL-terminated. Returns 1, with nothing read, if it holds
+ * more than max bytes: the caller words that. */
+static int read_input(const char *path, size_t max, char **data, size_t *len, struct error *err)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    _cleanup_fclose_ FILE *owned = is_stdin ? NULL : fopen(path, "re");
+    FILE *f = is_stdin ? stdin : owned;
+    if (!f)
+        return error_set_errno(err, errno, "open %s", path);
+    _cleanup_free_ char *buf = xmalloc(max + 2);
+    size_t n = fread(buf, 1, max + 1, f);
+    if (ferror(f))
+        return error_set_errno(err, errno, "read %s", path);
+    if (n > max)
+        return 1;
+    buf[n] = '\0';
+    *data = TAKE_PTR(buf);
+    *len = n;
+    return 0;
+}
+
+/* Reads and checks a TOML document exactly as the annotation's would be checked after gunzip,
+ * with the same size limit and the same messages. */
+static int load_document(const char *path, struct initdata **d, struct error *err)
+{
+    _cleanup_free_ char *raw = NULL;
+    size_t len = 0;
+    int r = read_input(path, INITDATA_DEFAULT_MAX_DECOMPRESSED, &raw, &len, err);
+    if (r < 0)
+        return -1;
+    if (r > 0)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "%s: init-data: document is over the %u-byte limit", path,
+                         INITDATA_DEFAULT_MAX_DECOMPRESSED);
+    if (initdata_from_toml(raw, len, d, err) < 0)
+        return error_wrap(err, "%s", path);
+    return 0;
+}
+
+/* The one FILE operand of "initdata digest|annotate". */
+static int one_operand(const char *command, int argc, char *argv[], const char **operand)
+{
+    if (optind >= argc)
+        return usage_error("initdata %s: FILE is required", command);
+    if (optind + 1 < argc)
+        return usage_error("initdata %s: unexpected argument \"%s\"", command, argv[optind + 1]);
+    *operand = argv[optind];
+    return 0;
+}
+
+static void print_json(const struct initdata_ref *ref)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "algorithm", ref->algorithm, "digest",
+                          ref->digest, "snp_host_data", ref->snp_host_data, "tdx_mrconfigid",
+                          ref->tdx_mrconfigid, "pcr8", ref->pcr8);
+    if (!o)
+        abort(); /* only out of memory: the xalloc convention */
+    json_dumpf(o, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(o);
+}
+
+static void print_text(const struct initdata_ref *ref)
+{
+    printf("algorithm:             %s\n", ref->algorithm);
+    printf("digest:                %s\n", ref->digest);
+    printf("snp_host_data:         %s\n", ref->snp_host_data);
+    printf("snp_host_data_base64:  %s\n", ref->snp_host_data_b64);
+    printf("tdx_mrconfigid:        %s\n", ref->tdx_mrconfigid);
+    printf("tdx_mrconfigid_base64: %s\n", ref->tdx_mrconfigid_b64);
+    printf("pcr8:                  %s\n", ref->pcr8);
+}
+
+static int cmd_initdata_digest(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, ":jh", options, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return finish_stdout();
+        default:
+            return bad_option("initdata digest", c, argv);
+        }
+    }
+    const char *path;
+    if (one_operand("digest", argc, argv, &path) != 0)
+        return EXIT_USAGE;
+    _cleanup_(error_clearp) struct error err = ERROR_INIT;
+    _cleanup_(initdata_freep) struct initdata *d = NULL;
+    struct initdata_ref ref;
+    if (load_document(path, &d, &err) < 0 || initdata_ref_compute(d, &ref, &err) < 0)
+        return fail(&err);
+    if (json)
+        print_json(&ref);
+    else
+        print_text(&ref);
+    return finish_stdout();
+}
+
+static int cmd_initdata_annotate(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (c != 'h')
+            return bad_option("initdata annotate", c, argv);
+        fputs(usage_text, stdout);
+        return finish_stdout();
+    }
+    const char *path;
+    if (one_operand("annotate", argc, argv, &path) != 0)
+        return EXIT_USAGE;
+    _cleanup_(error_clearp) struct error err = ERROR_INIT;
+    _cleanup_(initdata_freep) struct initdata *d = NULL;
+    _cleanup_free_ char *value = NULL;
+    if (load_document(path, &d, &err) < 0 ||
+        initdata_annotation_encode(d->raw, d->raw_len, &value, &err) < 0)
+        return fail(&err);
+    printf("%s\n", value);
+    return finish_stdout();
+}
+
+/* An annotation value, or "@FILE" for the value in FILE (trailing white space, such as the
+ * newline `base64 -w0 > FILE` leaves out and an editor adds, is dropped). */
+static int load_annotation(const char *arg, struct initdata **d, struct error *err)
+{
+    if (arg[0] != '@')
+        return initdata_from_annotation(arg, NULL, d, err);
+    const char *path = arg + 1;
+    _cleanup_free_ char *value = NULL;
+    size_t len = 0;
+    /* Room for line breaks (base64(1) wraps at 76); the decoder enforces the real limit. */
+    int r = read_input(path, INITDATA_DEFAULT_MAX_ANNOTATION * 2, &value, &len, err);
+    if (r < 0)
+        return -1;
+    if (r > 0)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "%s: init-data: annotation is over the %u-byte limit", path,
+                         INITDATA_DEFAULT_MAX_ANNOTATION);
+    if (memchr(value, '\0', len))
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "%s: holds a NUL byte; want the annotation value (base64 text)", path);
+    while (len > 0 && strchr(" \t\r\n", value[len - 1]))
+        value[--len] = '\0';
+    if (initdata_from_annotation(value, NULL, d, err) < 0)
+        return error_wrap(err, "%s", path);
+    return 0;
+}
+
+struct expected_field {
+    const char *option; /* "--host-data" */
+    const char *name;   /* "HOST_DATA" */
+    size_t len;
+    const char *b64; /* NULL: not given */
+    uint8_t value[INITDATA_TDX_MRCONFIGID_LEN];
+    const char *own_b64; /* the init-data's, for the message */
+};
+
+/* Prints a line per field given; returns whether all match. */
+static bool check_fields(const struct initdata *d, const struct initdata_ref *ref,
+                         const struct expected_field *fields, size_t n)
+{
+    bool all = true;
+    for (size_t i = 0; i < n; i++) {
+        const struct expected_field *f = &fields[i];
+        if (!f->b64)
+            continue;
+        if (initdata_ref_matches(d, f->value, f->len)) {
+            printf("%s matches the init-data (%s %s)\n", f->name, ref->algorithm, ref->digest);
+        } else {
+            fprintf(stderr,
+                    "cocoonctl: %s does not match the init-data: %s is %s, the init-data's is "
+                    "%s (%s %s)\n",
+                    f->name, f->option, f->b64, f->own_b64, ref->algorithm, ref->digest);
+            all = false;
+        }
+    }
+    return all;
+}
+
+static int cmd_initdata_verify(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        {"host-data", required_argument, NULL, 's'},
+        {"mrconfigid", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct expected_field fields[] = {
+        {"--host-data", "HOST_DATA", INITDATA_SNP_HOST_DATA_LEN, NULL, {0}, NULL},
+        {"--mrconfigid", "MRCONFIGID", INITDATA_TDX_MRCONFIGID_LEN, NULL, {0}, NULL},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, ":s:t:h", options, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            fields[0].b64 = optarg;
+            break;
+        case 't':
+            fields[1].b64 = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return finish_stdout();
+        default:
+            return bad_option("initdata verify", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("initdata verify: the annotation VALUE (or @FILE) is required");
+    if (optind + 1 < argc)
+        return usage_error("initdata verify: unexpected argument \"%s\"", argv[optind + 1]);
+    if (!fields[0].b64 && !fields[1].b64)
+        return usage_error("initdata verify: give --host-data or --mrconfigid (or both)");
+    _cleanup_(error_clearp) struct error err = ERROR_INIT;
+    for (size_t i = 0; i < 2; i++)
+        if (fields[i].b64 && initdata_ref_parse_field(fields[i].b64, fields[i].len,
+                                                      fields[i].option, fields[i].value, &err) < 0)
+            return usage_error("initdata verify: %s", err.msg);
+
+    _cleanup_(initdata_freep) struct initdata *d = NULL;
+    struct initdata_ref ref;
+    if (load_annotation(argv[optind], &d, &err) < 0 || initdata_ref_compute(d, &ref, &err) < 0)
+        return fail(&err);
+    fields[0].own_b64 = ref.snp_host_data_b64;
+    fields[1].own_b64 = ref.tdx_mrconfigid_b64;
+    bool match = check_fields(d, &ref, fields, 2);
+    int rc = finish_stdout();
+    return match ? rc : EXIT_FAILURE;
+}
+
+static int cmd_initdata(int argc, char *argv[])
+{
+    if (argc < 2)
+        return usage_error("initdata: want \"initdata digest\", \"annotate\" or \"verify\"");
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return finish_stdout();
+    }
+    if (strcmp(sub, "digest") == 0)
+        return cmd_initdata_digest(argc - 1, argv + 1);
+    if (strcmp(sub, "annotate") == 0)
+        return cmd_initdata_annotate(argc - 1, argv + 1);
+    if (strcmp(sub, "verify") == 0)
+        return cmd_initdata_verify(argc - 1, argv + 1);
+    return usage_error("initdata: unknown command \"%s\" (want digest, annotate or verify)", sub);
+}
+
 int main(int argc, char *argv[])
 {
     opterr = 0; /* bad_option() words the complaint */
@@ -212,5 +502,7 @@ int main(int argc, char *argv[])
         return cmd_render(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "initdata") == 0)
+        return cmd_initdata(argc - 1, argv + 1);
     return usage_error("unknown command \"%s\"", cmd);
 }

@@ -1,7 +1,13 @@
 #include "shim/sandbox-vm.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -9,6 +15,10 @@
 #include "vmm/domain.h"
 
 #define SANDBOX_ID_MAX 76 /* containerd's identifier limit */
+#define MIB (UINT64_C(1) << 20)
+
+_Static_assert(VM_SNP_HOST_DATA_LEN == INITDATA_SNP_HOST_DATA_LEN, "SNP HOST_DATA size");
+_Static_assert(VM_TDX_MR_CONFIG_ID_LEN == INITDATA_TDX_MRCONFIGID_LEN, "TDX MRCONFIGID size");
 
 /* containerd's identifier rule (alphanumerics, single separators among ._-), which also keeps
  * the id safe as a path component. */
@@ -68,7 +78,6 @@ static void fill_snp(const struct config_hypervisor *hv, struct vm_snp *snp)
     snp->id_block = optional(hv->snp_id_block);
     snp->id_auth = optional(hv->snp_id_auth);
     snp->kernel_hashes = hv->snp_kernel_hashes;
-    /* host_data carries the init-data digest; that arrives with init-data support. */
 }
 
 static void fill_tdx(const struct config_hypervisor *hv, struct vm_tdx *tdx)
@@ -79,7 +88,6 @@ static void fill_tdx(const struct config_hypervisor *hv, struct vm_tdx *tdx)
     tdx->mr_owner_config = optional(hv->tdx_mr_owner_config);
     tdx->quote_generation_service = hv->tdx_quote_generation_service;
     tdx->qgs_socket_path = optional(hv->tdx_quote_generation_service_socket);
-    /* mr_config_id carries the init-data digest; that arrives with init-data support. */
 }
 
 /* QEMU binds the channel socket itself; a path longer than sun_path fails there, obscurely. */
@@ -98,6 +106,107 @@ static int fill_agent(const struct config *cfg, const char *dir, struct vm_spec 
     return 0;
 }
 
+/* The value of the last annotation named key, or NULL. Last wins, as in overrides_compute. */
+static const char *find_annotation(const struct annotation *anns, size_t n, const char *key)
+{
+    const char *value = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(anns[i].key, key) == 0)
+            value = anns[i].value;
+    return value;
+}
+
+/* --- init-data --- */
+
+/* overrides_compute() has already refused the annotation unless enable_annotations allows it.
+ * An empty value means no init-data, as in Kata. */
+static int add_initdata(const struct annotation *anns, size_t n, const char *dir,
+                        struct vm_spec *out, struct initdata **decoded, struct error *err)
+{
+    const char *value = find_annotation(anns, n, INITDATA_ANNOTATION);
+    if (!value || !*value)
+        return 0;
+    _cleanup_(initdata_freep) struct initdata *d = NULL;
+    if (initdata_from_annotation(value, NULL, &d, err) < 0)
+        return error_wrap(err, "annotation \"%s\"", INITDATA_ANNOTATION);
+
+    /* The TEE signs this field into every report, so the guest's attester and the verifier can
+     * tell the disk's document is the one the VM was launched with. */
+    if (out->tee == VM_TEE_SNP) {
+        out->snp.has_host_data = true;
+        initdata_fit(d, out->snp.host_data, sizeof(out->snp.host_data));
+    } else if (out->tee == VM_TEE_TDX) {
+        out->tdx.has_mr_config_id = true;
+        initdata_fit(d, out->tdx.mr_config_id, sizeof(out->tdx.mr_config_id));
+    }
+
+    out->disks = xrealloc(out->disks, (out->n_disks + 1) * sizeof(*out->disks));
+    out->disks[out->n_disks++] = (struct vm_disk){
+        .path = xasprintf("%s/%s", dir, SANDBOX_INITDATA_IMAGE),
+        .serial = xstrdup(SANDBOX_INITDATA_SERIAL),
+        .readonly = true,
+    };
+    if (decoded)
+        *decoded = TAKE_PTR(d);
+    return 0;
+}
+
+/* --- static sandbox sizing --- */
+
+/* A decimal integer as containerd writes it (strconv.FormatInt). Zero or negative (a quota of
+ * -1 is "no limit") leaves *out 0: nothing to add. */
+static int parse_resource(const char *key, const char *value, uint64_t *out, struct error *err)
+{
+    const char *p = value[0] == '-' ? value + 1 : value;
+    bool digits = *p != '\0';
+    for (const char *q = p; *q; q++)
+        digits = digits && *q >= '0' && *q <= '9';
+    errno = 0;
+    unsigned long long v = digits ? strtoull(p, NULL, 10) : 0;
+    if (!digits || errno == ERANGE || v > INT64_MAX)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "annotation \"%s\": must be a decimal integer, got \"%s\"", key, value);
+    *out = p == value ? v : 0;
+    return 0;
+}
+
+static int get_resource(const struct annotation *anns, size_t n, const char *key, uint64_t *out,
+                        struct error *err)
+{
+    const char *value = find_annotation(anns, n, key);
+    *out = 0;
+    return value ? parse_resource(key, value, out, err) : 0;
+}
+
+/* Kata's static sizing (CalculateSandboxSizing): a TEE VM cannot hot-plug CPUs or memory, so it
+ * is created big enough for the whole pod. */
+static int add_sandbox_resources(const struct annotation *anns, size_t n, struct vm_spec *out,
+                                 struct error *err)
+{
+    uint64_t period, quota, memory;
+    if (get_resource(anns, n, SANDBOX_CPU_PERIOD_ANNOTATION, &period, err) < 0 ||
+        get_resource(anns, n, SANDBOX_CPU_QUOTA_ANNOTATION, &quota, err) < 0 ||
+        get_resource(anns, n, SANDBOX_MEMORY_ANNOTATION, &memory, err) < 0)
+        return -1;
+    uint64_t vcpus = period && quota ? quota / period + (quota % period != 0) : 0;
+    uint64_t mib = memory / MIB + (memory % MIB != 0);
+    if (vcpus > OVERRIDES_MAX_VCPUS - out->vcpus)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "sandbox resources: %u vCPUs plus %llu for the pod (%s / %s) are more "
+                         "than the %d a VM may have",
+                         out->vcpus, (unsigned long long)vcpus, SANDBOX_CPU_QUOTA_ANNOTATION,
+                         SANDBOX_CPU_PERIOD_ANNOTATION, OVERRIDES_MAX_VCPUS);
+    if (mib > OVERRIDES_MAX_MEMORY_MIB - out->memory_mib)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "sandbox resources: %u MiB plus %llu MiB for the pod (%s) are more than "
+                         "the %u MiB a VM may have",
+                         out->memory_mib, (unsigned long long)mib, SANDBOX_MEMORY_ANNOTATION,
+                         OVERRIDES_MAX_MEMORY_MIB);
+    out->vcpus += (unsigned)vcpus;
+    out->memory_mib += (unsigned)mib;
+    return 0;
+}
+
 static void overrides_allow_from(const struct config_hypervisor *hv, struct overrides_allow *a)
 {
 #define LIST(name) ((struct overrides_list){hv->name.items, hv->name.len})
@@ -110,10 +219,12 @@ static void overrides_allow_from(const struct config_hypervisor *hv, struct over
 }
 
 int sandbox_vm_spec(const struct config *cfg, const char *sandbox_id, const struct annotation *anns,
-                    size_t n, struct vm_spec *out, struct error *err)
+                    size_t n, struct vm_spec *out, struct initdata **initdata, struct error *err)
 {
     const struct config_hypervisor *hv = &cfg->hypervisor;
     memset(out, 0, sizeof(*out));
+    if (initdata)
+        *initdata = NULL;
     if (check_sandbox_id(sandbox_id, err) < 0)
         return -1;
 
@@ -133,6 +244,8 @@ int sandbox_vm_spec(const struct config *cfg, const char *sandbox_id, const stru
     out->machine_type = xstrdup(hv->machine_type);
     out->vcpus = ovr.vcpus ? ovr.vcpus : hv->default_vcpus;
     out->memory_mib = ovr.memory_mib ? ovr.memory_mib : hv->default_memory;
+    if (cfg->runtime.static_sandbox_resource_mgmt && add_sandbox_resources(anns, n, out, err) < 0)
+        return -1;
     out->kernel = pick(ovr.kernel, hv->kernel);
     out->initrd = pick(ovr.initrd, hv->initrd);
     out->image = pick(ovr.image, hv->image);
@@ -147,5 +260,80 @@ int sandbox_vm_spec(const struct config *cfg, const char *sandbox_id, const stru
 
     _cleanup_free_ char *dir = sandbox_state_dir(cfg, sandbox_id);
     out->console_log = xasprintf("%s/%s", dir, SANDBOX_CONSOLE_LOG);
-    return fill_agent(cfg, dir, out, err);
+    if (fill_agent(cfg, dir, out, err) < 0)
+        return -1;
+    return add_initdata(anns, n, dir, out, initdata, err);
+}
+
+/* --- writing the init-data disk --- */
+
+/* mkdir -p: every missing component of dir, 0755 (QEMU, another user, must reach the files). */
+static int make_dirs(const char *dir, struct error *err)
+{
+    _cleanup_free_ char *path = xstrdup(dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return error_set_errno(err, errno, "create directory %s", path);
+        *p = c;
+        if (c == '\0')
+            return 0;
+    }
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Fills the open temporary file, closes it (*fd becomes -1) and renames it to path. No fsync:
+ * the state dir is on a tmpfs (/run) and dies with the host, as the VM does. */
+static int finish_image(int *fd, const char *tmp, const char *path, const uint8_t *img, size_t len,
+                        struct error *err)
+{
+    if (write_all(*fd, img, len) < 0)
+        return error_set_errno(err, errno, "write %s", tmp);
+    if (fchmod(*fd, 0644) < 0) /* mkstemp made it 0600 */
+        return error_set_errno(err, errno, "chmod %s", tmp);
+    if (close(TAKE_FD(*fd)) < 0)
+        return error_set_errno(err, errno, "write %s", tmp);
+    if (rename(tmp, path) < 0)
+        return error_set_errno(err, errno, "rename %s to %s", tmp, path);
+    return 0;
+}
+
+int sandbox_vm_write_initdata(const struct config *cfg, const char *sandbox_id,
+                              const struct initdata *d, struct error *err)
+{
+    if (check_sandbox_id(sandbox_id, err) < 0)
+        return -1;
+    _cleanup_free_ uint8_t *img = NULL;
+    size_t len = 0;
+    if (initdata_disk_image(d, &img, &len, err) < 0)
+        return -1;
+    _cleanup_free_ char *dir = sandbox_state_dir(cfg, sandbox_id);
+    if (make_dirs(dir, err) < 0)
+        return -1;
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, SANDBOX_INITDATA_IMAGE);
+    _cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", path);
+    _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return error_set_errno(err, errno, "create %s", tmp);
+    if (finish_image(&fd, tmp, path, img, len, err) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
 }

@@ -1,5 +1,5 @@
 /* shim/config: defaults, a full file, config.d drop-ins, errors naming file:line:col and the
- * key, and config_dump read back by config_load. */
+ * key, config_dump read back by config_load, and the shipped SNP and TDX configurations. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -569,6 +569,122 @@ START_TEST(test_dump_shows_values)
 }
 END_TEST
 
+/* --- the shipped TEE configurations --- */
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "open %s", path);
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t n = getdelim(&buf, &cap, '\0', f);
+    ck_assert_int_gt(n, 0);
+    fclose(f);
+    return buf;
+}
+
+/* Every key config_dump knows (one "section.key" per line of the result; caller frees), except
+ * those starting with skip ("tdx_" in the SNP file). */
+static char *known_keys(const char *skip)
+{
+    struct config *cfg = config_new_defaults();
+    _cleanup_free_ char *dump = dump_to_string(cfg);
+    config_free(cfg);
+    char *out = xstrdup("");
+    char section[64] = "";
+    for (char *line = strtok(dump, "\n"); line; line = strtok(NULL, "\n")) {
+        char key[64];
+        if (sscanf(line, "[%63[^]]]", section) == 1 || line[0] == '#')
+            continue;
+        ck_assert_int_eq(sscanf(line, "%63[a-z0-9_] =", key), 1);
+        if (strncmp(key, skip, strlen(skip)) == 0)
+            continue;
+        char *next = xasprintf("%s%s.%s\n", out, section, key);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* The file sets every key (but the other TEE's), each key or run of keys right under its own
+ * comment, like cocoon-dev.toml. */
+static void assert_documented(const char *path, const char *other_tee)
+{
+    _cleanup_free_ char *text = read_text(path);
+    _cleanup_free_ char *want = known_keys(other_tee);
+    _cleanup_free_ char *got = xstrdup("");
+    char section[64] = "";
+    const char *prev = "";
+    char *rest = text;
+    for (char *line; (line = strsep(&rest, "\n")); prev = line) {
+        char key[64];
+        if (line[0] == '\0' || line[0] == '#' || sscanf(line, "[%63[^]]]", section) == 1)
+            continue;
+        ck_assert_msg(sscanf(line, "%63[a-z0-9_] = ", key) == 1, "%s: odd line: %s", path, line);
+        ck_assert_msg(prev[0] == '#' || sscanf(prev, "%*[a-z0-9_] =%c", &(char){0}) == 1,
+                      "%s: %s has no comment above it", path, key);
+        char *next = xasprintf("%s%s.%s\n", got, section, key);
+        free(got);
+        got = next;
+    }
+    ck_assert_str_eq(got, want);
+}
+
+START_TEST(test_shipped_snp_config)
+{
+    const char *path = COCOON_CONFIGS_DIR "/cocoon-snp.toml";
+    struct config *cfg = load_ok(path);
+    const struct config_hypervisor *hv = &cfg->hypervisor;
+    ck_assert_int_eq(hv->tee, VM_TEE_SNP);
+    ck_assert_str_eq(hv->domain_type, "kvm");
+    ck_assert_str_eq(hv->machine_type, "q35");
+    ck_assert_str_eq(hv->firmware, "/opt/kata/share/ovmf/AMDSEV.fd");
+    ck_assert_str_eq(hv->kernel, "/opt/kata/share/kata-containers/vmlinuz.container");
+    ck_assert_str_eq(hv->image, "/opt/kata/share/kata-containers/kata-containers-confidential.img");
+    ck_assert_ptr_nonnull(
+        strstr(hv->kernel_params, "cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"));
+    ck_assert_uint_eq(hv->default_vcpus, 1);
+    ck_assert_uint_eq(hv->default_memory, 2048);
+    ck_assert_int_eq(hv->agent_channel, VM_AGENT_VSOCK);
+    ck_assert(!hv->user_network);
+    assert_list(&hv->enable_annotations, 6,
+                (const char *const[]){"enable_iommu", "kernel_params", "kernel_verity_params",
+                                      "default_vcpus", "default_memory", "cc_init_data"});
+    ck_assert_uint_eq(hv->snp_guest_policy, 0x30000);
+    ck_assert_str_eq(hv->snp_id_block, "");
+    ck_assert_str_eq(hv->snp_id_auth, "");
+    ck_assert(hv->snp_kernel_hashes);
+    ck_assert_uint_eq(cfg->agent.dial_timeout, 90);
+    ck_assert(cfg->runtime.static_sandbox_resource_mgmt);
+    ck_assert_uint_eq(cfg->runtime.create_container_timeout, 60);
+    ck_assert(!cfg->runtime.experimental_force_guest_pull);
+    config_free(cfg);
+    assert_documented(path, "tdx_");
+}
+END_TEST
+
+START_TEST(test_shipped_tdx_config)
+{
+    const char *path = COCOON_CONFIGS_DIR "/cocoon-tdx.toml";
+    struct config *cfg = load_ok(path);
+    const struct config_hypervisor *hv = &cfg->hypervisor;
+    ck_assert_int_eq(hv->tee, VM_TEE_TDX);
+    ck_assert_str_eq(hv->machine_type, "q35");
+    ck_assert_str_eq(hv->firmware, "/opt/kata/share/ovmf/OVMF.inteltdx.fd");
+    ck_assert_uint_eq(hv->default_memory, 2048);
+    assert_list(&hv->enable_annotations, 6,
+                (const char *const[]){"enable_iommu", "kernel_params", "kernel_verity_params",
+                                      "default_vcpus", "default_memory", "cc_init_data"});
+    ck_assert_uint_eq(hv->tdx_policy, 0x10000000);
+    ck_assert(hv->tdx_quote_generation_service);
+    ck_assert_str_eq(hv->tdx_quote_generation_service_socket, "");
+    ck_assert_uint_eq(cfg->agent.dial_timeout, 60);
+    ck_assert(cfg->runtime.static_sandbox_resource_mgmt);
+    config_free(cfg);
+    assert_documented(path, "snp_");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -594,6 +710,11 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_dump_round_trip_full);
     tcase_add_test(tc, test_dump_round_trip_escapes);
     tcase_add_test(tc, test_dump_shows_values);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shipped");
+    tcase_add_test(tc, test_shipped_snp_config);
+    tcase_add_test(tc, test_shipped_tdx_config);
     suite_add_tcase(s, tc);
     return s;
 }

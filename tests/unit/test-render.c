@@ -1,8 +1,11 @@
-/* cocoonctl render / config dump, run as the built binary: the shipped development config and
- * inline SEV-SNP and TDX configs, with and without annotations, every XML checked by xmllint
- * against libvirt's schema; annotation gating and path globs; the VM plan and the annotation
- * overrides underneath, called directly. */
+/* cocoonctl render / config dump, run as the built binary: the shipped development, SEV-SNP and
+ * TDX configs and inline ones, with and without annotations (init-data with kata.md §2.8's
+ * vectors, containerd's sandbox sizing), every XML checked by xmllint against libvirt's schema;
+ * annotation gating and path globs; the VM plan, the init-data disk written for it and the
+ * annotation overrides underneath, called directly. */
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include "annotations/initdata.h"
 #include "annotations/overrides.h"
 #include "cmd/cocoonctl-path.h"
 #include "lib/cleanup.h"
@@ -19,7 +25,42 @@
 #include "shim/sandbox-vm.h"
 
 #define DEV_CONFIG COCOON_CONFIGS_DIR "/cocoon-dev.toml"
+#define SNP_CONFIG COCOON_CONFIGS_DIR "/cocoon-snp.toml"
+#define TDX_CONFIG COCOON_CONFIGS_DIR "/cocoon-tdx.toml"
 #define HV_PREFIX "io.katacontainers.config.hypervisor."
+#define INITDATA HV_PREFIX "cc_init_data="
+
+/* kata.md §2.8. Vector 3, Kata's default-initdata.toml (sha256), and vector 4, the same with
+ * sha384, gzipped with Python's gzip module (mtime 0) and base64-encoded: */
+#define DEFAULT_TOML "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n"
+#define DEFAULT_ANNOTATION                                                                         \
+    "H4sIAAAAAAACAytLLSrOzM9TsFVQMtAz1DNQ4krMSc8vyizJyAWJFWckGpmaKXFxRackliTGcgEAwFeFLC8AAAA="
+#define DEFAULT_SNP "X7ui0ZC0xgDcSLgIAlWUYOyuSZ928HnprS69Tjx+tl8="
+#define DEFAULT_TDX "X7ui0ZC0xgDcSLgIAlWUYOyuSZ928HnprS69Tjx+tl8AAAAAAAAAAAAAAAAAAAAA"
+#define SHA384_ANNOTATION                                                                          \
+    "H4sIAAAAAAACAytLLSrOzM9TsFVQMtAz1DNQ4krMSc8vyizJyAWJFWckGluYKHFxRackliTGcgEAajbQNy8AAAA="
+#define SHA384_SNP "4qOl4KhCxTljj/HTkpN8bQCy3f3x2KcrRJ4ze6TnEEo="
+#define SHA384_TDX "4qOl4KhCxTljj/HTkpN8bQCy3f3x2KcrRJ4ze6TnEEp7h4i2EELCyGWmAX2Ecr8r"
+/* Vector 5: the annotation in Kata's how-to-use-the-kata-agent-policy.md (GNU gzip), a 1518-byte
+ * sha256 document; its TDX value is the digest and 16 zero bytes. */
+#define POLICY_ANNOTATION                                                                          \
+    "H4sIAAAAAAAAA42UTW/TQBCG7/4Vq/QQOCQKQXCo1ENIAkRqiGWnpBJCaGKP7RXrXTM7DnV/PRMiVUh07R582J3H"     \
+    "8/XO7AnJa2fVjRrNpm+ms1EEpnSkuarPd76C+bv3oyj6lgPD92jUOKOzbkpYupEA4/E4ulJL13Sky4rVq+y1ms/m"     \
+    "b9VWZ+S8K1iM1DgClijRlcBpvLqf3OoMrcfJJkfLutBI12rRQFbhZD6dCRfJ4SeUqOSz/OMSNopyLKA1rBZ5vkji"     \
+    "LyhBj458gr9a9KyubxRTi/9i6W9oQualcR5TzrUNElLZR20waCcExqWzDNoi9WMp2PzoHkLQSi7JdQPUJ+QtMuks"     \
+    "WLQQu912fZK+BZHz7QolaRN0c6s9bywjFZBhL5W4lsPEFuvPjhvTlh+6mNwx2MudNdLDZXwnf4SYGFo/3O64NWZT"     \
+    "y+SEgAQhT1lECQZKsHan4UgXLGUw+FWTzHjh0woIt661HGxJgh4xT0RoV6/w1IO19XAOKfJFTxmxva6DRQsX/12j"     \
+    "IKBLC0Y0Er2DuUutxMM5nak9QaZt2cOwf4En1ww42nN3OK+w14/B4u+a/CWLesHWTYU1Eph+GS/w0470Y/1LcgDN"     \
+    "A40/yKOMzw/tE7N+wOx/NwUYj9H5qf4DsX93tO4FAAA="
+#define POLICY_SNP "I4XF2glZ0GNjiyq0rCUq4Y6CX27LaYFeQgazgHfQvN0="
+#define POLICY_TDX "I4XF2glZ0GNjiyq0rCUq4Y6CX27LaYFeQgazgHfQvN0AAAAAAAAAAAAAAAAAAAAA"
+/* base64 of a plain TOML document (cocoon takes it without gzip too) whose algorithm, md5, the
+ * guest does not know. */
+#define MD5_ANNOTATION "dmVyc2lvbiA9ICIwLjEuMCIKYWxnb3JpdGhtID0gIm1kNSIKCltkYXRhXQo="
+
+#define CPU_PERIOD "io.kubernetes.cri.sandbox-cpu-period="
+#define CPU_QUOTA "io.kubernetes.cri.sandbox-cpu-quota="
+#define MEMORY "io.kubernetes.cri.sandbox-memory="
 
 /* --- running cocoonctl --- */
 
@@ -307,17 +348,23 @@ START_TEST(test_snp)
     assert_contains(r.out, "/opt/cocoon/OVMF.amdsev.fd");
     assert_contains(r.out, "<memory unit='MiB'>2048</memory>");
     assert_contains(r.out, "<vsock model='virtio'>");
+    assert_lacks(r.out, "<hostData>");
     run_free(&r);
 
     r = RUN("render", "--config", t.path, "--annotation", HV_PREFIX "default_vcpus=4",
             "--annotation", HV_PREFIX "default_memory=8192", "--annotation",
             HV_PREFIX "kernel=/opt/cocoon/kernels/vmlinuz-6.12", "--annotation",
-            HV_PREFIX "cc_init_data=H4sIAAAAAAAA");
+            INITDATA DEFAULT_ANNOTATION);
     assert_rendered(&r);
     assert_contains(r.out, "<vcpu placement='static'>4</vcpu>");
     assert_contains(r.out, "<memory unit='MiB'>8192</memory>");
     assert_contains(r.out, "<kernel>/opt/cocoon/kernels/vmlinuz-6.12</kernel>");
-    assert_lacks(r.out, "<hostData>"); /* init-data comes later */
+    assert_contains(r.out, "<hostData>" DEFAULT_SNP "</hostData>");
+    /* no root image here, so the init-data disk is the first */
+    assert_contains(r.out, "<source file='/run/cocoon/example-sandbox/initdata.img'/>\n"
+                           "      <target dev='vda' bus='virtio'/>\n"
+                           "      <serial>initdata</serial>\n"
+                           "      <readonly/>");
     run_free(&r);
     tmpconf_free(&t);
 }
@@ -379,6 +426,209 @@ START_TEST(test_tdx)
     assert_contains(r.err, "add \"default_vcpus\" to [hypervisor.libvirt] enable_annotations");
     run_free(&r);
     tmpconf_free(&t);
+}
+END_TEST
+
+/* --- the shipped SEV-SNP and TDX configs, and init-data --- */
+
+/* The init-data disk after the root image (vda), as the shipped configs have one. */
+#define INITDATA_DISK(dir)                                                                         \
+    "<source file='" dir "/initdata.img'/>\n"                                                      \
+    "      <target dev='vdb' bus='virtio'/>\n"                                                     \
+    "      <serial>initdata</serial>\n"                                                            \
+    "      <readonly/>"
+
+START_TEST(test_shipped_snp)
+{
+    struct run r = RUN("render", "--config", SNP_CONFIG);
+    assert_rendered(&r);
+    assert_contains(r.out, "<domain type='kvm'>");
+    assert_contains(r.out, "<launchSecurity type='sev-snp' kernelHashes='yes'>");
+    assert_contains(r.out, "<policy>0x00030000</policy>");
+    assert_contains(r.out, "<loader type='rom' readonly='yes'>/opt/kata/share/ovmf/AMDSEV.fd");
+    assert_contains(r.out, "<emulator>/opt/kata/bin/qemu-system-x86_64</emulator>");
+    assert_contains(r.out, "kata-containers-confidential.img'/>\n"
+                           "      <target dev='vda' bus='virtio'/>");
+    assert_contains(r.out, "<vsock model='virtio'>");
+    assert_lacks(r.out, "<hostData>");
+    assert_lacks(r.out, "initdata");
+    run_free(&r);
+
+    static const char *const vectors[][2] = {
+        {DEFAULT_ANNOTATION, "<hostData>" DEFAULT_SNP "</hostData>"},
+        {SHA384_ANNOTATION, "<hostData>" SHA384_SNP "</hostData>"},
+        {POLICY_ANNOTATION, "<hostData>" POLICY_SNP "</hostData>"},
+    };
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        _cleanup_free_ char *ann = xasprintf(INITDATA "%s", vectors[i][0]);
+        r = RUN("render", "--config", SNP_CONFIG, "--id", "snp-pod", "--annotation", ann);
+        assert_rendered(&r);
+        assert_contains(r.out, vectors[i][1]);
+        assert_contains(r.out, INITDATA_DISK("/run/cocoon/snp-pod"));
+        assert_lacks(r.out, "<mrConfigId>");
+        run_free(&r);
+    }
+}
+END_TEST
+
+START_TEST(test_shipped_tdx)
+{
+    struct run r = RUN("render", "--config", TDX_CONFIG);
+    assert_rendered(&r);
+    assert_contains(r.out, "<launchSecurity type='tdx'>");
+    assert_contains(r.out, "<policy>0x10000000</policy>");
+    assert_contains(r.out, "<quoteGenerationService/>");
+    assert_contains(r.out, "<loader type='rom' readonly='yes'>/opt/kata/share/ovmf/"
+                           "OVMF.inteltdx.fd</loader>");
+    assert_lacks(r.out, "<mrConfigId>");
+    assert_lacks(r.out, "initdata");
+    run_free(&r);
+
+    static const char *const vectors[][2] = {
+        {DEFAULT_ANNOTATION, "<mrConfigId>" DEFAULT_TDX "</mrConfigId>"},
+        {SHA384_ANNOTATION, "<mrConfigId>" SHA384_TDX "</mrConfigId>"},
+        {POLICY_ANNOTATION, "<mrConfigId>" POLICY_TDX "</mrConfigId>"},
+    };
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        _cleanup_free_ char *ann = xasprintf(INITDATA "%s", vectors[i][0]);
+        r = RUN("render", "--config", TDX_CONFIG, "--id", "tdx-pod", "--annotation", ann);
+        assert_rendered(&r);
+        assert_contains(r.out, vectors[i][1]);
+        assert_contains(r.out, INITDATA_DISK("/run/cocoon/tdx-pod"));
+        assert_lacks(r.out, "<hostData>");
+        run_free(&r);
+    }
+}
+END_TEST
+
+/* Kata's CoCo annotations are all allowed; the two cocoon has no use for are only warned about. */
+START_TEST(test_shipped_annotations)
+{
+    struct run r =
+        RUN("render", "--config", SNP_CONFIG, "--annotation", HV_PREFIX "default_memory=4096",
+            "--annotation", HV_PREFIX "kernel_params=agent.log=debug", "--annotation",
+            HV_PREFIX "enable_iommu=true", "--annotation", INITDATA DEFAULT_ANNOTATION);
+    assert_exit(&r, 0);
+    assert_schema_valid(r.out);
+    assert_contains(r.out, "<memory unit='MiB'>4096</memory>");
+    assert_contains(r.out, "systemd.unified_cgroup_hierarchy=1 agent.log=debug</cmdline>");
+    assert_contains(r.err, "enable_iommu");
+    assert_contains(r.err, "ignored");
+    run_free(&r);
+
+    r = RUN("render", "--config", TDX_CONFIG, "--annotation", HV_PREFIX "image=/tmp/evil.img");
+    assert_exit(&r, 1);
+    assert_contains(r.err, "add \"image\" to [hypervisor.libvirt] enable_annotations");
+    run_free(&r);
+}
+END_TEST
+
+/* No TEE, nothing to bind: the disk still carries the document to the guest. */
+START_TEST(test_initdata_plain_vm)
+{
+    struct tmpconf t;
+    tmpconf_write(&t, "[hypervisor.libvirt]\nkernel = \"/k\"\nenable_annotations = "
+                      "[\"cc_init_data\"]\n");
+    struct run r = RUN("render", "--config", t.path, "--annotation", INITDATA DEFAULT_ANNOTATION);
+    assert_rendered(&r);
+    assert_contains(r.out, "<source file='/run/cocoon/example-sandbox/initdata.img'/>");
+    assert_contains(r.out, "<serial>initdata</serial>");
+    assert_lacks(r.out, "<launchSecurity");
+    run_free(&r);
+
+    /* An empty value is no init-data, as in Kata. */
+    r = RUN("render", "--config", t.path, "--annotation", INITDATA);
+    assert_rendered(&r);
+    assert_lacks(r.out, "initdata");
+    run_free(&r);
+    tmpconf_free(&t);
+}
+END_TEST
+
+START_TEST(test_bad_initdata)
+{
+    struct run r = RUN("render", "--config", SNP_CONFIG, "--annotation", INITDATA MD5_ANNOTATION);
+    assert_exit(&r, 1);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_str_eq(r.err, "cocoonctl: annotation \"" HV_PREFIX "cc_init_data\": init-data: "
+                            "algorithm \"md5\" is not one of sha256, sha384, sha512\n");
+    run_free(&r);
+
+    r = RUN("render", "--config", TDX_CONFIG, "--annotation", INITDATA "H4sIAAAAAAAA");
+    assert_exit(&r, 1);
+    assert_contains(r.err, "cc_init_data\": init-data: gzip: truncated stream");
+    run_free(&r);
+
+    r = RUN("render", "--config", SNP_CONFIG, "--annotation", INITDATA "not base64!");
+    assert_exit(&r, 1);
+    assert_contains(r.err, "cc_init_data\": init-data: base64: invalid character ' '");
+    run_free(&r);
+}
+END_TEST
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* render shows the init-data disk and writes nothing: not the image, not its directory. */
+START_TEST(test_render_writes_nothing)
+{
+    char dir[] = "/tmp/cocoon-render-state-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    _cleanup_free_ char *text = xasprintf("[hypervisor.libvirt]\nkernel = \"/k\"\n"
+                                          "firmware = \"/f\"\ntee = \"snp\"\n"
+                                          "enable_annotations = [\"cc_init_data\"]\n"
+                                          "[runtime]\nstate_dir = \"%s/state\"\n",
+                                          dir);
+    struct tmpconf t;
+    tmpconf_write(&t, text);
+    struct run r = RUN("render", "--config", t.path, "--id", "p1", "--annotation",
+                       INITDATA DEFAULT_ANNOTATION);
+    assert_rendered(&r);
+    _cleanup_free_ char *img = xasprintf("<source file='%s/state/p1/initdata.img'/>", dir);
+    assert_contains(r.out, img);
+    run_free(&r);
+    _cleanup_free_ char *state = xasprintf("%s/state", dir);
+    ck_assert_msg(!exists(state), "render created %s", state);
+    tmpconf_free(&t);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* static_sandbox_resource_mgmt (on in the shipped TEE configs): the pod's resources on top. */
+START_TEST(test_sandbox_sizing)
+{
+    struct run r = RUN("render", "--config", SNP_CONFIG, "--annotation", CPU_PERIOD "100000",
+                       "--annotation", CPU_QUOTA "150000", "--annotation", MEMORY "268435457");
+    assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>3</vcpu>"); /* 1 + ceil(1.5) */
+    assert_contains(r.out, "<memory unit='MiB'>2305</memory>");  /* 2048 + 256 + 1 */
+    run_free(&r);
+
+    /* On top of the annotation overrides; a quota of -1 is "no limit": nothing added. */
+    r = RUN("render", "--config", TDX_CONFIG, "--annotation", HV_PREFIX "default_vcpus=2",
+            "--annotation", CPU_PERIOD "100000", "--annotation", CPU_QUOTA "-1", "--annotation",
+            HV_PREFIX "default_memory=1024", "--annotation", MEMORY "1048576");
+    assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>2</vcpu>");
+    assert_contains(r.out, "<memory unit='MiB'>1025</memory>");
+    run_free(&r);
+
+    r = RUN("render", "--config", SNP_CONFIG, "--annotation", MEMORY "2G");
+    assert_exit(&r, 1);
+    ck_assert_str_eq(r.err, "cocoonctl: annotation \"io.kubernetes.cri.sandbox-memory\": must be "
+                            "a decimal integer, got \"2G\"\n");
+    run_free(&r);
+
+    /* The development config sizes statically only from its own keys: these are ignored. */
+    r = RUN("render", "--config", DEV_CONFIG, "--annotation", CPU_PERIOD "100000", "--annotation",
+            CPU_QUOTA "800000", "--annotation", MEMORY "junk");
+    assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>1</vcpu>");
+    assert_contains(r.out, "<memory unit='MiB'>512</memory>");
+    run_free(&r);
 }
 END_TEST
 
@@ -502,7 +752,7 @@ START_TEST(test_sandbox_vm_spec_snp)
     struct annotation anns[] = {{HV_PREFIX "default_vcpus", "3"}};
     struct vm_spec spec;
     struct error err = ERROR_INIT;
-    ck_assert_msg(sandbox_vm_spec(cfg, "abc", anns, 1, &spec, &err) == 0, "%s", err.msg);
+    ck_assert_msg(sandbox_vm_spec(cfg, "abc", anns, 1, &spec, NULL, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(spec.name, "cocoon-abc");
     ck_assert_str_eq(spec.sandbox_id, "abc");
     ck_assert_uint_eq(spec.vcpus, 3);
@@ -527,9 +777,246 @@ START_TEST(test_sandbox_vm_spec_snp)
         xstrdup("/run/a-rather-long-state-directory-name-for-cocoon-sandboxes");
     cfg->hypervisor.agent_channel = VM_AGENT_SERIAL;
     ck_assert_int_eq(sandbox_vm_spec(cfg, "0123456789abcdef0123456789abcdef0123456789abcdef", NULL,
-                                     0, &spec, &err),
+                                     0, &spec, NULL, &err),
                      -1);
     assert_contains(err.msg, "use a shorter [runtime] state_dir");
+    vm_spec_free(&spec);
+    error_clear(&err);
+    config_free(cfg);
+    tmpconf_free(&t);
+}
+END_TEST
+
+static void b64_decode(const char *b64, uint8_t *out, size_t want)
+{
+    uint8_t buf[64];
+    size_t n = strlen(b64);
+    ck_assert_uint_le(n / 4 * 3, sizeof(buf));
+    ck_assert_int_eq(EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n), (int)(n / 4 * 3));
+    memcpy(out, buf, want);
+}
+
+/* The plan carries the bound digest and the disk; writing the disk puts Kata's image there. */
+START_TEST(test_sandbox_vm_initdata)
+{
+    char dir[] = "/tmp/cocoon-render-state-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    struct tmpconf t;
+    struct config *cfg = load(snp_config, &t);
+    free(cfg->runtime.state_dir);
+    cfg->runtime.state_dir = xasprintf("%s/run/cocoon/", dir); /* parents missing, trailing / */
+
+    struct annotation anns[] = {{HV_PREFIX "cc_init_data", DEFAULT_ANNOTATION}};
+    struct vm_spec spec;
+    struct initdata *d = (struct initdata *)&spec; /* must be overwritten */
+    struct error err = ERROR_INIT;
+    ck_assert_msg(sandbox_vm_spec(cfg, "pod", anns, 1, &spec, &d, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->raw_len, strlen(DEFAULT_TOML));
+    ck_assert_mem_eq(d->raw, DEFAULT_TOML, d->raw_len);
+    uint8_t want[32];
+    b64_decode(DEFAULT_SNP, want, sizeof(want));
+    ck_assert(spec.snp.has_host_data);
+    ck_assert_mem_eq(spec.snp.host_data, want, 32);
+    ck_assert(!spec.tdx.has_mr_config_id);
+    ck_assert_uint_eq(spec.n_disks, 1);
+    _cleanup_free_ char *img = xasprintf("%s/run/cocoon/pod/initdata.img", dir);
+    ck_assert_str_eq(spec.disks[0].path, img);
+    ck_assert_str_eq(spec.disks[0].serial, SANDBOX_INITDATA_SERIAL);
+    ck_assert(spec.disks[0].readonly);
+    vm_spec_free(&spec);
+
+    /* Twice: the second write replaces the first image. */
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(sandbox_vm_write_initdata(cfg, "pod", d, &err) == 0, "%s", err.msg);
+    struct stat st;
+    ck_assert_int_eq(stat(img, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 07777, 0644);
+    ck_assert_uint_eq(st.st_size % 512, 0);
+    int fd = open(img, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    _cleanup_free_ char *bytes = read_all(fd);
+    close(fd);
+    ck_assert_mem_eq(bytes, "initdata", 8);
+    char *raw = NULL;
+    size_t raw_len = 0;
+    ck_assert_msg(initdata_disk_parse((const uint8_t *)bytes, (size_t)st.st_size, NULL, &raw,
+                                      &raw_len, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_uint_eq(raw_len, strlen(DEFAULT_TOML));
+    ck_assert_mem_eq(raw, DEFAULT_TOML, raw_len);
+    free(raw);
+
+    /* Nothing but the image is left in the sandbox directory (no temporary file). */
+    _cleanup_free_ char *sdir = xasprintf("%s/run/cocoon/pod", dir);
+    DIR *dh = opendir(sdir);
+    ck_assert_ptr_nonnull(dh);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(dh));)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            ck_assert_str_eq(e->d_name, SANDBOX_INITDATA_IMAGE);
+            entries++;
+        }
+    closedir(dh);
+    ck_assert_int_eq(entries, 1);
+    unlink(img);
+    rmdir(sdir);
+    _cleanup_free_ char *p1 = xasprintf("%s/run/cocoon", dir), *p2 = xasprintf("%s/run", dir);
+    rmdir(p1);
+    rmdir(p2);
+    ck_assert_int_eq(rmdir(dir), 0);
+    initdata_free(d);
+
+    /* TDX binds the same digest, padded to 48 bytes. */
+    cfg->hypervisor.tee = VM_TEE_TDX;
+    ck_assert_msg(sandbox_vm_spec(cfg, "pod", anns, 1, &spec, NULL, &err) == 0, "%s", err.msg);
+    uint8_t want48[48];
+    b64_decode(DEFAULT_TDX, want48, sizeof(want48));
+    ck_assert(spec.tdx.has_mr_config_id);
+    ck_assert_mem_eq(spec.tdx.mr_config_id, want48, 48);
+    ck_assert(!spec.snp.has_host_data);
+    vm_spec_free(&spec);
+
+    /* No annotation: no disk, and *initdata is NULL; a bad one: failure, and NULL too. */
+    d = (struct initdata *)&spec;
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", NULL, 0, &spec, &d, &err), 0);
+    ck_assert_ptr_null(d);
+    ck_assert_uint_eq(spec.n_disks, 0);
+    ck_assert(!spec.tdx.has_mr_config_id);
+    vm_spec_free(&spec);
+    struct annotation bad[] = {{HV_PREFIX "cc_init_data", MD5_ANNOTATION}};
+    d = (struct initdata *)&spec;
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", bad, 1, &spec, &d, &err), -1);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
+    assert_contains(err.msg, "algorithm \"md5\"");
+    vm_spec_free(&spec);
+
+    /* Not enabled: the message names the annotation and the key that would allow it. */
+    assert_lacks(cfg->hypervisor.enable_annotations.items[3], "x");
+    free(cfg->hypervisor.enable_annotations.items[3]); /* "cc_init_data" */
+    cfg->hypervisor.enable_annotations.items[3] = xstrdup("^kernel_params$");
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", anns, 1, &spec, &d, &err), -1);
+    ck_assert_str_eq(err.msg, "annotation \"" HV_PREFIX "cc_init_data\" is not enabled: add "
+                              "\"cc_init_data\" to [hypervisor.libvirt] enable_annotations");
+    vm_spec_free(&spec);
+    error_clear(&err);
+    config_free(cfg);
+    tmpconf_free(&t);
+}
+END_TEST
+
+START_TEST(test_write_initdata_errors)
+{
+    struct tmpconf t;
+    struct config *cfg = load(snp_config, &t);
+    struct initdata *d = NULL;
+    struct error err = ERROR_INIT;
+    ck_assert_int_eq(initdata_from_toml(DEFAULT_TOML, strlen(DEFAULT_TOML), &d, &err), 0);
+
+    /* state_dir below a regular file */
+    free(cfg->runtime.state_dir);
+    cfg->runtime.state_dir = xasprintf("%s/state", t.path);
+    ck_assert_int_eq(sandbox_vm_write_initdata(cfg, "pod", d, &err), -1);
+    _cleanup_free_ char *want = xasprintf("create directory %s/state: Not a directory", t.path);
+    ck_assert_str_eq(err.msg, want);
+
+    /* The id becomes a path component: it is checked here too. */
+    ck_assert_int_eq(sandbox_vm_write_initdata(cfg, "../x", d, &err), -1);
+    assert_contains(err.msg, "sandbox id \"../x\"");
+
+    /* A directory that cannot be written to (unless we are root, who can write anywhere). */
+    if (geteuid() != 0) {
+        char dir[] = "/tmp/cocoon-render-ro-XXXXXX";
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        free(cfg->runtime.state_dir);
+        cfg->runtime.state_dir = xstrdup(dir);
+        _cleanup_free_ char *sdir = xasprintf("%s/pod", dir);
+        ck_assert_int_eq(mkdir(sdir, 0555), 0);
+        ck_assert_int_eq(sandbox_vm_write_initdata(cfg, "pod", d, &err), -1);
+        assert_contains(err.msg, "/pod/initdata.img.");
+        assert_contains(err.msg, "Permission denied");
+        rmdir(sdir);
+        rmdir(dir);
+    }
+    initdata_free(d);
+    error_clear(&err);
+    config_free(cfg);
+    tmpconf_free(&t);
+}
+END_TEST
+
+START_TEST(test_sandbox_vm_sizing)
+{
+    struct tmpconf t;
+    struct config *cfg = load(snp_config, &t);
+    cfg->runtime.static_sandbox_resource_mgmt = true;
+    struct vm_spec spec;
+    struct error err = ERROR_INIT;
+
+    static const struct {
+        const char *period, *quota, *memory;
+        unsigned vcpus, mib;
+    } ok[] = {
+        {"100000", "100000", "0", 2, 2048},      /* exactly one CPU */
+        {"100000", "100001", NULL, 3, 2048},     /* a little more: rounded up */
+        {"100000", "50000", "1", 2, 2049},       /* half a CPU, one byte */
+        {"0", "50000", "1048576", 1, 2049},      /* no period: no CPUs added */
+        {NULL, "50000", "-1", 1, 2048},          /* no period */
+        {"100000", "0", "-5", 1, 2048},          /* no quota; negative memory is none */
+        {"100000", "51100000", NULL, 512, 2048}, /* just fits: 1 + 511 */
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct annotation anns[3];
+        size_t n = 0;
+        if (ok[i].period)
+            anns[n++] = (struct annotation){SANDBOX_CPU_PERIOD_ANNOTATION, ok[i].period};
+        if (ok[i].quota)
+            anns[n++] = (struct annotation){SANDBOX_CPU_QUOTA_ANNOTATION, ok[i].quota};
+        if (ok[i].memory)
+            anns[n++] = (struct annotation){SANDBOX_MEMORY_ANNOTATION, ok[i].memory};
+        ck_assert_msg(sandbox_vm_spec(cfg, "pod", anns, n, &spec, NULL, &err) == 0, "case %zu: %s",
+                      i, err.msg);
+        ck_assert_msg(spec.vcpus == ok[i].vcpus && spec.memory_mib == ok[i].mib,
+                      "case %zu: %u vCPUs, %u MiB", i, spec.vcpus, spec.memory_mib);
+        vm_spec_free(&spec);
+    }
+
+    static const struct {
+        const char *key, *value, *msg;
+    } bad[] = {
+        {SANDBOX_CPU_QUOTA_ANNOTATION, "1.5", "must be a decimal integer, got \"1.5\""},
+        {SANDBOX_CPU_QUOTA_ANNOTATION, "", "must be a decimal integer, got \"\""},
+        {SANDBOX_CPU_PERIOD_ANNOTATION, "-", "must be a decimal integer"},
+        {SANDBOX_CPU_PERIOD_ANNOTATION, "+100", "must be a decimal integer"},
+        {SANDBOX_MEMORY_ANNOTATION, " 1", "must be a decimal integer"},
+        {SANDBOX_MEMORY_ANNOTATION, "9223372036854775808", "must be a decimal integer"},
+        {SANDBOX_MEMORY_ANNOTATION, "99999999999999999999", "must be a decimal integer"},
+        {SANDBOX_MEMORY_ANNOTATION, "9223372036854775807",
+         "2048 MiB plus 8796093022208 MiB for the pod (io.kubernetes.cri.sandbox-memory) are "
+         "more than the 4194304 MiB a VM may have"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct annotation a = {bad[i].key, bad[i].value};
+        ck_assert_msg(sandbox_vm_spec(cfg, "pod", &a, 1, &spec, NULL, &err) == -1,
+                      "accepted %s=\"%s\"", bad[i].key, bad[i].value);
+        assert_contains(err.msg, bad[i].msg);
+        ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
+        vm_spec_free(&spec);
+    }
+    struct annotation cpus[] = {{SANDBOX_CPU_PERIOD_ANNOTATION, "1"},
+                                {SANDBOX_CPU_QUOTA_ANNOTATION, "9223372036854775807"}};
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", cpus, 2, &spec, NULL, &err), -1);
+    ck_assert_str_eq(err.msg, "sandbox resources: 1 vCPUs plus 9223372036854775807 for the pod "
+                              "(io.kubernetes.cri.sandbox-cpu-quota / "
+                              "io.kubernetes.cri.sandbox-cpu-period) are more than the 512 a VM "
+                              "may have");
+    vm_spec_free(&spec);
+    cpus[0].value = "100000";
+    cpus[1].value = "51100001"; /* one more than fits */
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", cpus, 2, &spec, NULL, &err), -1);
+    assert_contains(err.msg, "1 vCPUs plus 512 for the pod");
     vm_spec_free(&spec);
     error_clear(&err);
     config_free(cfg);
@@ -608,6 +1095,17 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_tdx);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("shipped");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_shipped_snp);
+    tcase_add_test(tc, test_shipped_tdx);
+    tcase_add_test(tc, test_shipped_annotations);
+    tcase_add_test(tc, test_initdata_plain_vm);
+    tcase_add_test(tc, test_bad_initdata);
+    tcase_add_test(tc, test_render_writes_nothing);
+    tcase_add_test(tc, test_sandbox_sizing);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("cli");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_config_errors_exit_1);
@@ -618,6 +1116,9 @@ static Suite *render_suite(void)
 
     tc = tcase_create("library");
     tcase_add_test(tc, test_sandbox_vm_spec_snp);
+    tcase_add_test(tc, test_sandbox_vm_initdata);
+    tcase_add_test(tc, test_write_initdata_errors);
+    tcase_add_test(tc, test_sandbox_vm_sizing);
     tcase_add_test(tc, test_overrides);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,314 @@
+/* The agent client: one ttrpc connection to the guest and a typed function per RPC. */
+#include "shim/agent.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "google/protobuf/empty.pb-c.h"
+#include "kata/health.pb-c.h"
+#include "lib/cleanup.h"
+#include "lib/xalloc.h"
+#include "ttrpc/client.h"
+#include "ttrpc/dial.h"
+
+#define AGENT_SERVICE "grpc.AgentService"
+#define HEALTH_SERVICE "grpc.Health"
+#define COPY_FILE_CHUNK (1024 * 1024) /* Kata's grpcMaxDataSize: well under ttrpc's 4 MiB */
+#define NO_DEADLINE 0
+
+struct agent {
+    struct ttrpc_client *client;
+    struct agent_timeouts t;
+};
+
+int agent_connect(const char *address, int64_t dial_timeout_ms, const struct agent_timeouts *t,
+                  struct agent **out, struct error *err)
+{
+    int fd = ttrpc_dial(address, dial_timeout_ms, err);
+    if (fd < 0)
+        return error_wrap(err, "connect to the agent at %s", address);
+    struct agent *a = xcalloc(1, sizeof(*a));
+    a->client = ttrpc_client_new(fd);
+    a->t = *t;
+    *out = a;
+    return 0;
+}
+
+void agent_close(struct agent *a)
+{
+    if (a)
+        ttrpc_client_close(a->client);
+}
+
+void agent_free(struct agent *a)
+{
+    if (!a)
+        return;
+    ttrpc_client_free(a->client);
+    free(a);
+}
+
+/* One call; the error names the RPC so it reads well in containerd's log. */
+static int call(struct agent *a, const char *service, const char *method,
+                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                ProtobufCMessage **resp, int64_t timeout_ms, struct error *err)
+{
+    ProtobufCMessage *ignored = NULL;
+    if (!resp_desc)
+        resp_desc = &google__protobuf__empty__descriptor;
+    int r = ttrpc_client_call(a->client, service, method, req, resp_desc, resp ? resp : &ignored,
+                              timeout_ms, NULL, 0, err);
+    if (ignored)
+        protobuf_c_message_free_unpacked(ignored, NULL);
+    if (r < 0)
+        return error_wrap(err, "agent %s", method);
+    return 0;
+}
+
+static int call_agent(struct agent *a, const char *method, const ProtobufCMessage *req,
+                      struct error *err)
+{
+    return call(a, AGENT_SERVICE, method, req, NULL, NULL, a->t.request_ms, err);
+}
+
+int agent_health_check(struct agent *a, struct error *err)
+{
+    Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
+    Grpc__HealthCheckResponse *resp = NULL;
+    if (call(a, HEALTH_SERVICE, "Check", &req.base, &grpc__health_check_response__descriptor,
+             (ProtobufCMessage **)&resp, a->t.health_check_ms, err) < 0)
+        return -1;
+    int status = resp->status;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    if (status != GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+        return error_set(err, GRPC_UNAVAILABLE, "agent Check: the agent is not serving (status %d)",
+                         status);
+    return 0;
+}
+
+int agent_set_policy(struct agent *a, const char *policy, struct error *err)
+{
+    Grpc__SetPolicyRequest req = GRPC__SET_POLICY_REQUEST__INIT;
+    req.policy = (char *)policy;
+    return call_agent(a, "SetPolicy", &req.base, err);
+}
+
+int agent_create_sandbox(struct agent *a, const Grpc__CreateSandboxRequest *req, struct error *err)
+{
+    return call_agent(a, "CreateSandbox", &req->base, err);
+}
+
+int agent_destroy_sandbox(struct agent *a, struct error *err)
+{
+    Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
+    return call_agent(a, "DestroySandbox", &req.base, err);
+}
+
+int agent_get_guest_details(struct agent *a, Grpc__GuestDetailsResponse **out, struct error *err)
+{
+    Grpc__GuestDetailsRequest req = GRPC__GUEST_DETAILS_REQUEST__INIT;
+    req.mem_block_size = true;
+    req.mem_hotplug_probe = true;
+    return call(a, AGENT_SERVICE, "GetGuestDetails", &req.base,
+                &grpc__guest_details_response__descriptor, (ProtobufCMessage **)out,
+                a->t.request_ms, err);
+}
+
+int agent_copy_file(struct agent *a, const char *path, const void *data, size_t len, uint32_t mode,
+                    struct error *err)
+{
+    Grpc__CopyFileRequest req = GRPC__COPY_FILE_REQUEST__INIT;
+    req.path = (char *)path;
+    req.file_size = (int64_t)len;
+    req.file_mode = mode;
+    req.dir_mode = 0755;
+    size_t off = 0;
+    do { /* an empty file is one empty chunk */
+        size_t n = len - off < COPY_FILE_CHUNK ? len - off : COPY_FILE_CHUNK;
+        req.offset = (int64_t)off;
+        req.data.data = (uint8_t *)data + off;
+        req.data.len = n;
+        if (call_agent(a, "CopyFile", &req.base, err) < 0)
+            return error_wrap(err, "copy %s", path);
+        off += n;
+    } while (off < len);
+    return 0;
+}
+
+int agent_create_container(struct agent *a, const Grpc__CreateContainerRequest *req,
+                           struct error *err)
+{
+    return call(a, AGENT_SERVICE, "CreateContainer", &req->base, NULL, NULL,
+                a->t.create_container_ms, err);
+}
+
+int agent_start_container(struct agent *a, const char *cid, struct error *err)
+{
+    Grpc__StartContainerRequest req = GRPC__START_CONTAINER_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    return call_agent(a, "StartContainer", &req.base, err);
+}
+
+int agent_remove_container(struct agent *a, const char *cid, uint32_t timeout_s, struct error *err)
+{
+    Grpc__RemoveContainerRequest req = GRPC__REMOVE_CONTAINER_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.timeout = timeout_s;
+    /* The agent may wait timeout_s for the processes; give the call that plus the usual. */
+    int64_t deadline = a->t.request_ms + (int64_t)timeout_s * 1000;
+    return call(a, AGENT_SERVICE, "RemoveContainer", &req.base, NULL, NULL, deadline, err);
+}
+
+int agent_exec_process(struct agent *a, const Grpc__ExecProcessRequest *req, struct error *err)
+{
+    return call_agent(a, "ExecProcess", &req->base, err);
+}
+
+int agent_signal_process(struct agent *a, const char *cid, const char *exec_id, uint32_t signal,
+                         struct error *err)
+{
+    Grpc__SignalProcessRequest req = GRPC__SIGNAL_PROCESS_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.exec_id = (char *)exec_id;
+    req.signal = signal;
+    return call_agent(a, "SignalProcess", &req.base, err);
+}
+
+int agent_wait_process(struct agent *a, const char *cid, const char *exec_id, int32_t *status,
+                       struct error *err)
+{
+    Grpc__WaitProcessRequest req = GRPC__WAIT_PROCESS_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.exec_id = (char *)exec_id;
+    Grpc__WaitProcessResponse *resp = NULL;
+    if (call(a, AGENT_SERVICE, "WaitProcess", &req.base, &grpc__wait_process_response__descriptor,
+             (ProtobufCMessage **)&resp, NO_DEADLINE, err) < 0)
+        return -1;
+    *status = resp->status;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return 0;
+}
+
+int agent_pause_container(struct agent *a, const char *cid, struct error *err)
+{
+    Grpc__PauseContainerRequest req = GRPC__PAUSE_CONTAINER_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    return call_agent(a, "PauseContainer", &req.base, err);
+}
+
+int agent_resume_container(struct agent *a, const char *cid, struct error *err)
+{
+    Grpc__ResumeContainerRequest req = GRPC__RESUME_CONTAINER_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    return call_agent(a, "ResumeContainer", &req.base, err);
+}
+
+int agent_update_container(struct agent *a, const char *cid, Grpc__LinuxResources *resources,
+                           struct error *err)
+{
+    Grpc__UpdateContainerRequest req = GRPC__UPDATE_CONTAINER_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.resources = resources;
+    return call_agent(a, "UpdateContainer", &req.base, err);
+}
+
+int agent_stats_container(struct agent *a, const char *cid, Grpc__StatsContainerResponse **out,
+                          struct error *err)
+{
+    Grpc__StatsContainerRequest req = GRPC__STATS_CONTAINER_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    return call(a, AGENT_SERVICE, "StatsContainer", &req.base,
+                &grpc__stats_container_response__descriptor, (ProtobufCMessage **)out,
+                a->t.request_ms, err);
+}
+
+static int read_stream(struct agent *a, const char *method, const char *cid, const char *exec_id,
+                       uint32_t max, uint8_t **data, size_t *len, struct error *err)
+{
+    Grpc__ReadStreamRequest req = GRPC__READ_STREAM_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.exec_id = (char *)exec_id;
+    req.len = max;
+    Grpc__ReadStreamResponse *resp = NULL;
+    if (call(a, AGENT_SERVICE, method, &req.base, &grpc__read_stream_response__descriptor,
+             (ProtobufCMessage **)&resp, NO_DEADLINE, err) < 0)
+        return -1;
+    *len = resp->data.len;
+    *data = NULL;
+    if (resp->data.len > 0) {
+        *data = xmalloc(resp->data.len);
+        memcpy(*data, resp->data.data, resp->data.len);
+    }
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return 0;
+}
+
+int agent_read_stdout(struct agent *a, const char *cid, const char *exec_id, uint32_t max,
+                      uint8_t **data, size_t *len, struct error *err)
+{
+    return read_stream(a, "ReadStdout", cid, exec_id, max, data, len, err);
+}
+
+int agent_read_stderr(struct agent *a, const char *cid, const char *exec_id, uint32_t max,
+                      uint8_t **data, size_t *len, struct error *err)
+{
+    return read_stream(a, "ReadStderr", cid, exec_id, max, data, len, err);
+}
+
+int agent_write_stdin(struct agent *a, const char *cid, const char *exec_id, const void *data,
+                      size_t len, struct error *err)
+{
+    Grpc__WriteStreamRequest req = GRPC__WRITE_STREAM_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.exec_id = (char *)exec_id;
+    size_t off = 0;
+    while (off < len) {
+        req.data.data = (uint8_t *)data + off;
+        req.data.len = len - off;
+        Grpc__WriteStreamResponse *resp = NULL;
+        /* No deadline: a process that does not read its stdin makes the agent wait, as a
+         * full pipe would. */
+        if (call(a, AGENT_SERVICE, "WriteStdin", &req.base,
+                 &grpc__write_stream_response__descriptor, (ProtobufCMessage **)&resp, NO_DEADLINE,
+                 err) < 0)
+            return -1;
+        size_t took = resp->len;
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        if (took == 0 || took > len - off)
+            return error_set(err, GRPC_INTERNAL, "agent WriteStdin: took %zu of %zu bytes", took,
+                             len - off);
+        off += took;
+    }
+    return 0;
+}
+
+int agent_close_stdin(struct agent *a, const char *cid, const char *exec_id, struct error *err)
+{
+    Grpc__CloseStdinRequest req = GRPC__CLOSE_STDIN_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.exec_id = (char *)exec_id;
+    return call_agent(a, "CloseStdin", &req.base, err);
+}
+
+int agent_tty_win_resize(struct agent *a, const char *cid, const char *exec_id, uint32_t rows,
+                         uint32_t columns, struct error *err)
+{
+    Grpc__TtyWinResizeRequest req = GRPC__TTY_WIN_RESIZE_REQUEST__INIT;
+    req.container_id = (char *)cid;
+    req.exec_id = (char *)exec_id;
+    req.row = rows;
+    req.column = columns;
+    return call_agent(a, "TtyWinResize", &req.base, err);
+}
+
+int agent_get_oom_event(struct agent *a, char **cid, struct error *err)
+{
+    Grpc__GetOOMEventRequest req = GRPC__GET_OOMEVENT_REQUEST__INIT;
+    Grpc__OOMEvent *resp = NULL;
+    if (call(a, AGENT_SERVICE, "GetOOMEvent", &req.base, &grpc__oomevent__descriptor,
+             (ProtobufCMessage **)&resp, NO_DEADLINE, err) < 0)
+        return -1;
+    *cid = xstrdup(resp->container_id);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return 0;
+}

@@ -1,0 +1,78 @@
+/* The agent client: typed calls to the Kata agent's `grpc.AgentService` and `grpc.Health` over one
+ * ttrpc connection (a vsock socket or the virtio-serial channel; either way one byte stream, so
+ * every call of the pod shares it: the ttrpc client multiplexes them).
+ *
+ * Every call is thread-safe and has a deadline: the configured request timeout, except for the
+ * long polls (WaitProcess, ReadStdout/ReadStderr, GetOOMEvent), which wait until the agent answers
+ * or the connection closes. When the VM dies, every pending and later call fails with
+ * GRPC_UNAVAILABLE. Errors keep the agent's code and message, prefixed with the RPC's name. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kata/agent.pb-c.h"
+#include "lib/error.h"
+
+struct agent;
+
+struct agent_timeouts {
+    int64_t request_ms;          /* every call not listed below */
+    int64_t health_check_ms;     /* Health.Check */
+    int64_t create_container_ms; /* CreateContainer */
+};
+
+/* Dials address (see ttrpc/dial.h) until dial_timeout_ms passes. */
+int agent_connect(const char *address, int64_t dial_timeout_ms, const struct agent_timeouts *t,
+                  struct agent **out, struct error *err);
+/* Fails every pending and later call with GRPC_UNAVAILABLE (the VM is gone). Any thread. */
+void agent_close(struct agent *a);
+/* Closes, waits for calls still returning, frees. NULL is fine. */
+void agent_free(struct agent *a);
+
+int agent_health_check(struct agent *a, struct error *err);
+int agent_set_policy(struct agent *a, const char *policy, struct error *err);
+int agent_create_sandbox(struct agent *a, const Grpc__CreateSandboxRequest *req, struct error *err);
+int agent_destroy_sandbox(struct agent *a, struct error *err);
+/* Returns the response; the caller frees it with protobuf_c_message_free_unpacked. */
+int agent_get_guest_details(struct agent *a, Grpc__GuestDetailsResponse **out, struct error *err);
+/* Writes `len` bytes as `path` in the guest, in chunks of at most 1 MiB. */
+int agent_copy_file(struct agent *a, const char *path, const void *data, size_t len, uint32_t mode,
+                    struct error *err);
+
+int agent_create_container(struct agent *a, const Grpc__CreateContainerRequest *req,
+                           struct error *err);
+int agent_start_container(struct agent *a, const char *cid, struct error *err);
+/* timeout_s is what the agent waits for the container's processes to die; 0 = no limit. */
+int agent_remove_container(struct agent *a, const char *cid, uint32_t timeout_s,
+                           struct error *err);
+int agent_exec_process(struct agent *a, const Grpc__ExecProcessRequest *req, struct error *err);
+/* exec_id "" with the container's init: every process of the container. */
+int agent_signal_process(struct agent *a, const char *cid, const char *exec_id, uint32_t signal,
+                         struct error *err);
+/* Long poll: returns once the process has exited, with its wait status in *status. */
+int agent_wait_process(struct agent *a, const char *cid, const char *exec_id, int32_t *status,
+                       struct error *err);
+int agent_pause_container(struct agent *a, const char *cid, struct error *err);
+int agent_resume_container(struct agent *a, const char *cid, struct error *err);
+int agent_update_container(struct agent *a, const char *cid, Grpc__LinuxResources *resources,
+                           struct error *err);
+/* Returns the response; the caller frees it with protobuf_c_message_free_unpacked. */
+int agent_stats_container(struct agent *a, const char *cid, Grpc__StatsContainerResponse **out,
+                          struct error *err);
+
+/* Stdio. Long polls: a read returns up to `max` bytes in *data (malloc'd; caller frees) and
+ * *len; *len == 0 means end of stream. */
+int agent_read_stdout(struct agent *a, const char *cid, const char *exec_id, uint32_t max,
+                      uint8_t **data, size_t *len, struct error *err);
+int agent_read_stderr(struct agent *a, const char *cid, const char *exec_id, uint32_t max,
+                      uint8_t **data, size_t *len, struct error *err);
+/* Writes all of data (looping while the agent takes less). */
+int agent_write_stdin(struct agent *a, const char *cid, const char *exec_id, const void *data,
+                      size_t len, struct error *err);
+int agent_close_stdin(struct agent *a, const char *cid, const char *exec_id, struct error *err);
+int agent_tty_win_resize(struct agent *a, const char *cid, const char *exec_id, uint32_t rows,
+                         uint32_t columns, struct error *err);
+
+/* Long poll: the id of the next container the guest OOM-killed in; caller frees. */
+int agent_get_oom_event(struct agent *a, char **cid, struct error *err);

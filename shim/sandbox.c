@@ -1,0 +1,175 @@
+/* A pod's VM and its agent. */
+#include "shim/sandbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "shim/sandbox-vm.h"
+#include "vmm/domain-xml.h"
+#include "vmm/domain.h"
+
+#define AGENT_VSOCK_PORT 1024
+
+struct sandbox {
+    char *id;
+    char *state_dir;
+    struct vmm *vmm;
+    struct vmm_domain *dom;
+    struct agent *agent;
+    uint32_t pid;
+    atomic_bool stopping; /* sandbox_stop was asked: a STOPPED event is expected, not a death */
+    atomic_bool dead;
+    sandbox_death_fn on_death;
+    void *user;
+};
+
+static void on_vm_event(void *user, enum vmm_event event, const char *detail)
+{
+    struct sandbox *s = user;
+    if (event == VMM_EVENT_CRASHED)
+        log_warn("sandbox %s: the VM crashed (%s)", s->id, detail);
+    if (event != VMM_EVENT_STOPPED || atomic_exchange(&s->dead, true))
+        return;
+    /* Every call still waiting on the guest fails at once with UNAVAILABLE. */
+    agent_close(s->agent);
+    if (atomic_load(&s->stopping))
+        return;
+    log_error("sandbox %s: the VM stopped on its own (%s)", s->id, detail);
+    if (s->on_death)
+        s->on_death(s->user, detail);
+}
+
+static int agent_address(struct sandbox *s, const struct vm_spec *spec, char **out,
+                         struct error *err)
+{
+    if (spec->agent_channel == VM_AGENT_SERIAL) {
+        *out = xasprintf("virtio-serial://%s", spec->agent_socket);
+        return 0;
+    }
+    uint32_t cid;
+    if (vmm_domain_vsock_cid(s->dom, &cid, err) < 0)
+        return -1;
+    *out = xasprintf("vsock://%u:%d", cid, AGENT_VSOCK_PORT);
+    return 0;
+}
+
+static int boot(struct sandbox *s, const struct config *cfg, const struct oci_annotations *anns,
+                struct error *err)
+{
+    _cleanup_(vm_spec_free) struct vm_spec spec = {0};
+    _cleanup_(initdata_freep) struct initdata *initdata = NULL;
+    if (sandbox_vm_spec(cfg, s->id, anns->items, anns->len, &spec, &initdata, err) < 0)
+        return -1;
+    /* QEMU (often not root) creates the channel socket and writes the console log here. */
+    if (mkdir(s->state_dir, 0755) < 0 && errno != EEXIST)
+        return error_set_errno(err, errno, "create %s", s->state_dir);
+    if (initdata && sandbox_vm_write_initdata(cfg, s->id, initdata, err) < 0)
+        return -1;
+    _cleanup_free_ char *xml = NULL;
+    if (domain_xml_build(&spec, &xml, err) < 0)
+        return -1;
+    if (vmm_open(cfg->hypervisor.uri, &s->vmm, err) < 0)
+        return -1;
+    if (vmm_domain_create(s->vmm, xml, on_vm_event, s, &s->dom, err) < 0)
+        return -1;
+    if (vmm_domain_pid(s->dom, &s->pid, err) < 0)
+        return -1;
+    log_info("sandbox %s: domain %s started (pid %u)", s->id, spec.name, s->pid);
+
+    _cleanup_free_ char *address = NULL;
+    if (agent_address(s, &spec, &address, err) < 0)
+        return -1;
+    struct agent_timeouts t = {
+        .request_ms = (int64_t)cfg->agent.request_timeout * 1000,
+        .health_check_ms = (int64_t)cfg->agent.health_check_timeout * 1000,
+        .create_container_ms = (int64_t)cfg->runtime.create_container_timeout * 1000,
+    };
+    if (agent_connect(address, (int64_t)cfg->agent.dial_timeout * 1000, &t, &s->agent, err) < 0)
+        return -1;
+    if (atomic_load(&s->dead)) /* died before the agent existed to be closed */
+        agent_close(s->agent);
+    if (agent_health_check(s->agent, err) < 0)
+        return -1;
+
+    const char *policy = oci_annotation_get(anns, ANNOTATION_AGENT_POLICY);
+    if (policy && *policy && agent_set_policy(s->agent, policy, err) < 0)
+        return -1;
+
+    Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
+    req.sandbox_id = s->id;
+    req.hostname = "";
+    if (agent_create_sandbox(s->agent, &req, err) < 0)
+        return -1;
+    return 0;
+}
+
+int sandbox_start(const struct config *cfg, const char *id, const struct oci_annotations *anns,
+                  sandbox_death_fn on_death, void *user, struct sandbox **out, struct error *err)
+{
+    struct sandbox *s = xcalloc(1, sizeof(*s));
+    s->id = xstrdup(id);
+    s->state_dir = sandbox_state_dir(cfg, id);
+    s->on_death = on_death;
+    s->user = user;
+    if (boot(s, cfg, anns, err) < 0) {
+        error_wrap(err, "start the VM of sandbox %s", id);
+        sandbox_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+struct agent *sandbox_agent(struct sandbox *s)
+{
+    return s->agent;
+}
+
+uint32_t sandbox_pid(const struct sandbox *s)
+{
+    return s->pid;
+}
+
+const char *sandbox_id(const struct sandbox *s)
+{
+    return s->id;
+}
+
+void sandbox_stop(struct sandbox *s)
+{
+    if (atomic_exchange(&s->stopping, true))
+        return;
+    _cleanup_(error_clear) struct error err = ERROR_INIT;
+    if (s->agent && !atomic_load(&s->dead)) {
+        if (agent_destroy_sandbox(s->agent, &err) < 0)
+            log_warn("sandbox %s: %s", s->id, err.msg);
+        error_clear(&err);
+    }
+    if (s->dom && vmm_domain_destroy(s->dom, &err) < 0)
+        log_error("sandbox %s: %s", s->id, err.msg);
+    agent_close(s->agent);
+}
+
+void sandbox_free(struct sandbox *s)
+{
+    if (!s)
+        return;
+    sandbox_stop(s);
+    vmm_domain_free(s->dom);
+    agent_free(s->agent);
+    vmm_close(s->vmm);
+    _cleanup_(error_clear) struct error err = ERROR_INIT;
+    if (fs_remove_tree(s->state_dir, &err) < 0)
+        log_warn("sandbox %s: %s", s->id, err.msg);
+    free(s->state_dir);
+    free(s->id);
+    free(s);
+}

@@ -1,0 +1,40 @@
+/* A pod's VM and its agent: started at the sandbox task's Create, torn down when the sandbox
+ * task exits or is deleted, or when the VM dies on its own.
+ *
+ * Start order (kata.md §1.3): VM plan (config + annotations) -> per-sandbox state dir ->
+ * libvirt domain (transient, autodestroy) -> agent dial -> Health.Check -> SetPolicy (when the
+ * pod carries a policy) -> CreateSandbox. Any failure undoes what was done: no domain, socket or
+ * file is left. */
+#pragma once
+
+#include <stdint.h>
+
+#include "lib/error.h"
+#include "shim/agent.h"
+#include "shim/config.h"
+#include "shim/oci.h"
+
+#define ANNOTATION_AGENT_POLICY "io.katacontainers.config.agent.policy"
+
+struct sandbox;
+
+/* Called once, from libvirt's event thread, when the VM stops or crashes without
+ * sandbox_stop having been asked for it. Must not block. */
+typedef void (*sandbox_death_fn)(void *user, const char *detail);
+
+int sandbox_start(const struct config *cfg, const char *id, const struct oci_annotations *anns,
+                  sandbox_death_fn on_death, void *user, struct sandbox **out, struct error *err);
+
+/* The agent of a started sandbox; valid until sandbox_free. */
+struct agent *sandbox_agent(struct sandbox *s);
+/* The hypervisor's host PID (what containerd is told as every task's pid), or 0. */
+uint32_t sandbox_pid(const struct sandbox *s);
+const char *sandbox_id(const struct sandbox *s);
+
+/* DestroySandbox in the guest (bounded), then the domain is destroyed and the agent closed.
+ * Idempotent; safe after the VM died on its own. */
+void sandbox_stop(struct sandbox *s);
+
+/* Stops if needed, removes the state dir, frees. NULL is fine. Do not call it while holding a
+ * lock the death callback takes (it waits for a callback in flight). */
+void sandbox_free(struct sandbox *s);

@@ -1,0 +1,150 @@
+/* A process from Start to its exit: the agent call that starts it, its stdio relay, and the
+ * thread that waits for it to end and reports the exit. */
+#include <signal.h>
+#include <stdlib.h>
+
+#include "containerd/events/task.pb-c.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "shim/task.h"
+
+#define WAITER_STACK_SIZE (64 * 1024)
+
+static const char *process_name(const struct process *p)
+{
+    return *p->exec_id ? p->exec_id : p->task->id;
+}
+
+void process_set_exited(struct pod *pod, struct process *p, uint32_t status)
+{
+    if (p->exited)
+        return;
+    p->exited = true;
+    p->exit_status = status;
+    p->status = CONTAINERD__V1__TYPES__STATUS__STOPPED;
+    timestamp_now(&p->exited_at);
+    pthread_cond_broadcast(&pod->cond);
+    log_info("task %s: process %s exited with status %u", p->task->id, process_name(p), status);
+    /* containerd must never see an exit before the start it belongs to. */
+    if (!p->started)
+        return;
+    Google__Protobuf__Timestamp at = to_timestamp(&p->exited_at);
+    Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
+    ev.container_id = p->task->id;
+    ev.id = (char *)process_name(p);
+    ev.pid = pod_pid(pod);
+    ev.exit_status = status;
+    ev.exited_at = &at;
+    pod_publish(pod, "/tasks/exit", &ev.base);
+}
+
+static void *waiter_main(void *arg)
+{
+    struct process *p = arg;
+    struct task *t = p->task;
+    struct pod *pod = t->pod;
+
+    /* Output first: the exit is reported only once everything the process wrote is out. */
+    stdio_wait_output(p->io);
+    pthread_mutex_lock(&pod->lock);
+    struct agent *agent = pod->sandbox && !pod->vm_dead ? sandbox_agent(pod->sandbox) : NULL;
+    pthread_mutex_unlock(&pod->lock);
+
+    int32_t status = TASK_EXIT_VM_GONE;
+    _cleanup_(error_clear) struct error err = ERROR_INIT;
+    if (agent && agent_wait_process(agent, t->id, p->exec_id, &status, &err) < 0) {
+        log_warn("task %s: %s", t->id, err.msg);
+        status = TASK_EXIT_VM_GONE;
+    }
+    pthread_mutex_lock(&pod->lock);
+    process_set_exited(pod, p, (uint32_t)status);
+    pthread_mutex_unlock(&pod->lock);
+
+    /* The sandbox's init (the pause container, or a lone container's process) ends the pod. */
+    if (t->is_sandbox && p == &t->init)
+        pod_teardown_vm(pod);
+    return NULL;
+}
+
+int process_start(struct pod *pod, struct process *p, struct error *err)
+{
+    struct task *t = p->task;
+    pthread_mutex_lock(&pod->lock);
+    int r = 0;
+    if (p->starting || p->started || p->exited)
+        r = error_set(err, GRPC_FAILED_PRECONDITION, "process %s of task %s was already started",
+                      process_name(p), t->id);
+    else if (pod->vm_dead || !pod->sandbox)
+        r = error_set(err, GRPC_FAILED_PRECONDITION, "task %s: the pod's VM is gone", t->id);
+    else if (*p->exec_id && (!t->init.started || t->init.exited))
+        r = error_set(err, GRPC_FAILED_PRECONDITION, "task %s is not running", t->id);
+    struct agent *agent = r == 0 ? sandbox_agent(pod->sandbox) : NULL;
+    if (r == 0)
+        p->starting = true;
+    pthread_mutex_unlock(&pod->lock);
+    if (r < 0)
+        return -1;
+
+    if (!*p->exec_id) {
+        r = agent_start_container(agent, t->id, err);
+    } else {
+        Grpc__ExecProcessRequest req = GRPC__EXEC_PROCESS_REQUEST__INIT;
+        req.container_id = t->id;
+        req.exec_id = p->exec_id;
+        req.process = p->spec;
+        r = agent_exec_process(agent, &req, err);
+    }
+    if (r == 0)
+        r = stdio_start(p->io, agent, err);
+
+    pthread_mutex_lock(&pod->lock);
+    p->starting = false;
+    if (r == 0) {
+        p->started = true;
+        p->status = CONTAINERD__V1__TYPES__STATUS__RUNNING;
+        if (!*p->exec_id) {
+            Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
+            ev.container_id = t->id;
+            ev.pid = pod_pid(pod);
+            pod_publish(pod, "/tasks/start", &ev.base);
+        } else {
+            Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+            ev.container_id = t->id;
+            ev.exec_id = p->exec_id;
+            ev.pid = pod_pid(pod);
+            pod_publish(pod, "/tasks/exec-started", &ev.base);
+        }
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, WAITER_STACK_SIZE);
+        int e = pthread_create(&p->waiter, &attr, waiter_main, p);
+        pthread_attr_destroy(&attr);
+        if (e == 0)
+            p->waiter_running = true;
+        else /* cannot watch it: say so rather than leave Wait hanging forever */
+            process_set_exited(pod, p, TASK_EXIT_VM_GONE);
+    }
+    pthread_mutex_unlock(&pod->lock);
+    return r;
+}
+
+void process_release(struct process *p)
+{
+    if (p->waiter_running) {
+        pthread_join(p->waiter, NULL);
+        p->waiter_running = false;
+    }
+    stdio_free(p->io);
+    p->io = NULL;
+    if (p->spec)
+        protobuf_c_message_free_unpacked(&p->spec->base, NULL);
+    p->spec = NULL;
+    free((char *)p->io_cfg.stdin_path);
+    free((char *)p->io_cfg.stdout_path);
+    free((char *)p->io_cfg.stderr_path);
+    free((char *)p->io_cfg.container_id);
+    free((char *)p->io_cfg.namespace_);
+    free(p->exec_id);
+    p->exec_id = NULL;
+    p->io_cfg = (struct stdio_config){0};
+}
