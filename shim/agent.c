@@ -126,7 +126,7 @@ int agent_copy_file(struct agent *a, const char *path, const void *data, size_t 
     do { /* an empty file is one empty chunk */
         size_t n = len - off < COPY_FILE_CHUNK ? len - off : COPY_FILE_CHUNK;
         req.offset = (int64_t)off;
-        req.data.data = (uint8_t *)data + off;
+        req.data.data = n ? (uint8_t *)data + off : NULL;
         req.data.len = n;
         if (call_agent(a, "CopyFile", &req.base, err) < 0)
             return error_wrap(err, "copy %s", path);
@@ -155,7 +155,8 @@ int agent_remove_container(struct agent *a, const char *cid, uint32_t timeout_s,
     req.container_id = (char *)cid;
     req.timeout = timeout_s;
     /* The agent may wait timeout_s for the processes; give the call that plus the usual. */
-    int64_t deadline = a->t.request_ms + (int64_t)timeout_s * 1000;
+    int64_t deadline = a->t.request_ms > 0 ? a->t.request_ms + (int64_t)timeout_s * 1000
+                                           : NO_DEADLINE;
     return call(a, AGENT_SERVICE, "RemoveContainer", &req.base, NULL, NULL, deadline, err);
 }
 

@@ -27,7 +27,8 @@ int agent_connect(const char *address, int64_t dial_timeout_ms, const struct age
                   struct agent **out, struct error *err);
 /* Fails every pending and later call with GRPC_UNAVAILABLE (the VM is gone). Any thread. */
 void agent_close(struct agent *a);
-/* Closes, waits for calls still returning, frees. NULL is fine. */
+/* Closes, waits for calls still returning, frees. NULL is fine. Callers that loop over several
+ * calls (copy_file, write_stdin) must have returned first: agent_close, join, then agent_free. */
 void agent_free(struct agent *a);
 
 int agent_health_check(struct agent *a, struct error *err);
@@ -43,7 +44,8 @@ int agent_copy_file(struct agent *a, const char *path, const void *data, size_t 
 int agent_create_container(struct agent *a, const Grpc__CreateContainerRequest *req,
                            struct error *err);
 int agent_start_container(struct agent *a, const char *cid, struct error *err);
-/* timeout_s is what the agent waits for the container's processes to die; 0 = no limit. */
+/* timeout_s is what the agent waits for the container's processes to die (0: the agent's
+ * default); the call's deadline is the request timeout plus timeout_s. */
 int agent_remove_container(struct agent *a, const char *cid, uint32_t timeout_s,
                            struct error *err);
 int agent_exec_process(struct agent *a, const Grpc__ExecProcessRequest *req, struct error *err);

@@ -17,8 +17,8 @@
  * process never blocks on a full pipe (runc gives it /dev/null); with a terminal, stderr is not
  * read at all. Output FIFOs are held open for reading too (as the runc shim does): a reader
  * that goes away (containerd restarting) never causes EPIPE and finds what was written when it
- * comes back. A host side that stays full longer than the stall limit, or fails (a logger that
- * died), is discarded into until it drains again, for the same reason.
+ * comes back. Output for a host side that stays full longer than the stall limit, or fails (a
+ * logger that died), is discarded until it takes data again, for the same reason.
  *
  * Thread safety: stdio_wait_output and stdio_close_stdin may be called from any thread while the
  * relay runs; stdio_free must not race with them. */
@@ -60,7 +60,7 @@ void stdio_wait_output(struct stdio *s);
  * couple of seconds, CloseStdin is sent from the calling thread instead. */
 int stdio_close_stdin(struct stdio *s, struct error *err);
 
-/* Stops the copiers (they are woken, not waited out), closes every fd, reaps a binary logger
+/* Stops the copiers (one waiting on the host side is woken), closes every fd, reaps a binary logger
  * (closing its pipes lets it finish; SIGTERM, then SIGKILL, if it does not exit in time), frees.
  * NULL is fine.
  * A copier inside an agent call (the ReadStdout / ReadStderr long polls, a WriteStdin to a process
