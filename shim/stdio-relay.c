@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -605,13 +606,14 @@ static int forward(struct stdio *s, const uint8_t *buf, size_t n)
     return -1;
 }
 
-/* Reads one chunk and forwards it: > 0 forwarded, 0 nothing there now, < 0 the end (end of file,
- * a read error, or an agent error); *eof says whether it was end of file or a read error. */
-static int pump(struct stdio *s, uint8_t *buf, bool *eof)
+/* Reads up to max bytes and forwards them: > 0 forwarded, 0 nothing there now, < 0 the end (end
+ * of file, a read error, or an agent error); *eof says whether it was end of file or a read
+ * error. */
+static int pump(struct stdio *s, uint8_t *buf, size_t max, bool *eof)
 {
-    ssize_t n = read(s->stdin_fd, buf, CHUNK);
+    ssize_t n = read(s->stdin_fd, buf, max < CHUNK ? max : CHUNK);
     if (n > 0)
-        return forward(s, buf, (size_t)n) == 0 ? 1 : -1;
+        return forward(s, buf, (size_t)n) == 0 ? (int)n : -1;
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
     if (n < 0)
@@ -639,15 +641,17 @@ static void *stdin_main(void *arg)
         if (p[1].revents)
             break;
         if (p[2].revents) {
-            /* CloseIO: forward what the FIFO holds now (the client wrote it before asking),
-             * then close */
-            int r;
-            while ((r = pump(s, buf, &eof)) > 0)
-                ;
-            requested = r == 0 || eof;
+            /* CloseIO: forward what the FIFO holds now (the client wrote it before asking, and
+             * a client still writing does not hold the close up), then close */
+            int avail = 0, r = 0;
+            if (ioctl(s->stdin_fd, FIONREAD, &avail) < 0)
+                avail = 0;
+            while (avail > 0 && (r = pump(s, buf, (size_t)avail, &eof)) > 0)
+                avail -= r;
+            requested = r >= 0 || eof; /* not after an agent error: CloseIO then takes over */
             break;
         }
-        if (p[0].revents && pump(s, buf, &eof) < 0)
+        if (p[0].revents && pump(s, buf, CHUNK, &eof) < 0)
             break;
     }
     struct error err = ERROR_INIT;

@@ -92,6 +92,8 @@ static int admit(struct pod *pod, const char *id, const struct create_plan *c, s
                       oci_sandbox_id(&c->anns) ? oci_sandbox_id(&c->anns) : "(none)");
     else if (c->kind == OCI_TASK_SANDBOX)
         pod->sandbox_starting = true;
+    if (r == 0)
+        pod->creating++; /* Shutdown must not end the daemon under this Create */
     pthread_mutex_unlock(&pod->lock);
     error_clear(&ignored);
     return r;
@@ -194,6 +196,8 @@ int task_create(struct pod *pod, const Containerd__Task__V2__CreateTaskRequest *
                                      c.anns.len, &pod->force_guest_pull, err) < 0) {
         pthread_mutex_lock(&pod->lock);
         pod->sandbox_starting = false;
+        pod->creating--;
+        pod_exit_if_idle(pod);
         pthread_mutex_unlock(&pod->lock);
         create_plan_free(&c);
         return -1;
@@ -238,10 +242,15 @@ int task_create(struct pod *pod, const Containerd__Task__V2__CreateTaskRequest *
         free(t->id);
         free(t->bundle);
         free(t);
+        pthread_mutex_lock(&pod->lock);
+        pod->creating--;
+        pod_exit_if_idle(pod);
+        pthread_mutex_unlock(&pod->lock);
         return -1;
     }
 
     pthread_mutex_lock(&pod->lock);
+    pod->creating--;
     t->next = pod->tasks;
     pod->tasks = t;
     resp->pid = pod_pid(pod);

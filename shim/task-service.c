@@ -445,15 +445,15 @@ static int do_delete(struct pod *pod, const Containerd__Task__V2__DeleteRequest 
 static int do_shutdown(struct pod *pod, const Containerd__Task__V2__ShutdownRequest *req)
 {
     pthread_mutex_lock(&pod->lock);
-    /* One shim serves the whole pod: containerd asks after every container's Delete. */
+    /* One shim serves the whole pod: containerd asks after every container's Delete. A Create
+     * still under way decides when it ends (containerd may have given up on it). */
     bool idle = pod->tasks == NULL;
-    if (idle && !pod->shutdown) {
-        pod->shutdown = true;
-        if (pod->on_shutdown)
-            pod->on_shutdown(pod->user);
-    }
+    if (idle)
+        pod->shutdown_asked = true;
+    bool exiting = pod_exit_if_idle(pod);
     pthread_mutex_unlock(&pod->lock);
-    log_debug("shutdown (%s): %s", req->id, idle ? "exiting" : "tasks remain, ignored");
+    log_debug("shutdown (%s): %s", req->id,
+              exiting ? "exiting" : idle ? "after the Create under way" : "tasks remain, ignored");
     return 0;
 }
 

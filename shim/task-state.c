@@ -281,3 +281,15 @@ void process_init(struct process *p, struct task *t, const char *exec_id, bool t
     p->io_cfg.namespace_ = xstrdup(ns);
 }
 
+
+bool pod_exit_if_idle(struct pod *pod)
+{
+    if (!pod->shutdown_asked || pod->tasks || pod->creating)
+        return false;
+    if (!pod->shutdown) {
+        pod->shutdown = true;
+        if (pod->on_shutdown)
+            pod->on_shutdown(pod->user);
+    }
+    return true;
+}

@@ -72,6 +72,8 @@ struct pod {
     bool oom_watcher_running;   /* a thread long-polls GetOOMEvent while the VM runs */
     pthread_t oom_watcher;
     struct task *tasks;
+    unsigned creating;          /* Creates under way: their tasks are not in `tasks` yet */
+    bool shutdown_asked;        /* Shutdown came while a Create was under way */
     bool shutdown;              /* Shutdown asked with no task left: the daemon exits */
     void (*on_shutdown)(void *user);
     void *user;
@@ -111,6 +113,10 @@ int process_start(struct pod *pod, struct process *p, struct error *err);
 void process_set_exited(struct pod *pod, struct process *p, uint32_t status);
 /* Joins the waiter and frees the stdio and spec; the process must have exited. No lock held. */
 void process_release(struct process *p);
+
+/* Exits the daemon (once) if Shutdown was asked and no task is left or being created. Caller
+ * holds pod->lock. Returns true if it did. */
+bool pod_exit_if_idle(struct pod *pod);
 
 /* Every process of the pod ends (the VM is gone); caller holds pod->lock. */
 void pod_end_all(struct pod *pod);
