@@ -47,6 +47,7 @@ static struct {
     size_t in_len;
     unsigned close_stdin_calls;
     int close_stdin_code; /* CloseStdin fails with this when set */
+    bool block_stdin;     /* WriteStdin waits for CloseStdin, as with a process not reading */
     bool shutdown;        /* every blocked read returns UNAVAILABLE */
     char cid[64], exec_id[64];
 } fk = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -140,6 +141,12 @@ static int do_write_stdin(void *user, const struct ttrpc_call *call, const Proto
     const Grpc__WriteStreamRequest *r = (const void *)req;
     pthread_mutex_lock(&fk.lock);
     note_ids(r->container_id, r->exec_id);
+    while (fk.block_stdin && !fk.shutdown && !fk.close_stdin_calls)
+        pthread_cond_wait(&fk.cond, &fk.lock);
+    if (fk.block_stdin) {
+        pthread_mutex_unlock(&fk.lock);
+        return error_set(err, GRPC_FAILED_PRECONDITION, "fake agent: stdin is closed");
+    }
     fk.in = xrealloc(fk.in, fk.in_len + r->data.len + 1);
     memcpy(fk.in + fk.in_len, r->data.data, r->data.len);
     fk.in_len += r->data.len;
@@ -693,6 +700,91 @@ START_TEST(test_close_stdin_error_and_before_start)
 }
 END_TEST
 
+struct writer {
+    int fd;
+    bool stop; /* atomic */
+    uint64_t n;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    uint8_t buf[4096];
+    memset(buf, 'w', sizeof(buf));
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+        ssize_t k = write(w->fd, buf, sizeof(buf));
+        if (k > 0)
+            w->n += (uint64_t)k;
+        else
+            usleep(1000);
+    }
+    return NULL;
+}
+
+/* A client that never stops writing does not hold CloseIO up. */
+START_TEST(test_close_stdin_busy_writer)
+{
+    _cleanup_free_ char *in = make_fifo("stdin");
+    struct stdio_config cfg = config(in, "", "");
+    fake_output(0, "", 0, true);
+    fake_output(1, "", 0, true);
+    struct error err = ERROR_INIT;
+    struct stdio *s = NULL;
+    ck_assert_int_eq(stdio_open(&cfg, &s, &err), 0);
+    struct writer w = {.fd = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC)};
+    ck_assert_int_ge(w.fd, 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, writer_main, &w), 0);
+    ck_assert_int_eq(stdio_start(s, agent, &err), 0);
+    for (size_t got = 0; got < 100000; usleep(1000)) { /* the relay is busy forwarding */
+        pthread_mutex_lock(&fk.lock);
+        got = fk.in_len;
+        pthread_mutex_unlock(&fk.lock);
+    }
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(stdio_close_stdin(s, &err), 0);
+    ck_assert_int_lt(now_ms() - t0, 1000);
+    ck_assert_uint_eq(fk.close_stdin_calls, 1);
+    __atomic_store_n(&w.stop, true, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    pthread_mutex_lock(&fk.lock);
+    size_t got = fk.in_len;
+    pthread_mutex_unlock(&fk.lock);
+    ck_assert_uint_le(got, w.n);
+    stdio_free(s); /* the read end closes after the writer stopped: no SIGPIPE here */
+    close(w.fd);
+}
+END_TEST
+
+/* A process not reading its stdin holds the copier in WriteStdin; CloseIO still closes, from the
+ * caller's thread, after a short wait. */
+START_TEST(test_close_stdin_held_write)
+{
+    _cleanup_free_ char *in = make_fifo("stdin");
+    struct stdio_config cfg = config(in, "", "");
+    fake_output(0, "", 0, true);
+    fake_output(1, "", 0, true);
+    fk.block_stdin = true;
+    struct error err = ERROR_INIT;
+    struct stdio *s = NULL;
+    ck_assert_int_eq(stdio_open(&cfg, &s, &err), 0);
+    int w = open(in, O_WRONLY | O_CLOEXEC);
+    ck_assert_int_eq(stdio_start(s, agent, &err), 0);
+    ck_assert_int_eq(write(w, "stuck", 5), 5);
+    usleep(100 * 1000); /* the copier is in WriteStdin now */
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(stdio_close_stdin(s, &err), 0);
+    int64_t took = now_ms() - t0;
+    ck_assert_int_ge(took, 1500);
+    ck_assert_int_lt(took, 5000);
+    ck_assert_uint_eq(fk.close_stdin_calls, 1);
+    ck_assert_int_eq(stdio_close_stdin(s, &err), 0);
+    stdio_free(s); /* the failed WriteStdin ended the copier */
+    close(w);
+    ck_assert_uint_eq(fk.close_stdin_calls, 1);
+}
+END_TEST
+
 /* --- file:// --- */
 
 START_TEST(test_file)
@@ -808,7 +900,7 @@ START_TEST(test_binary_ready)
     struct error err = ERROR_INIT;
     struct stdio *s = NULL;
     /* binary-v2 needs the byte; end of file is a failure */
-    _cleanup_free_ char *quiet = logger("quiet.sh", "exec 5>&-\nsleep 5\n");
+    _cleanup_free_ char *quiet = logger("quiet.sh", "exec 5>&-\nexec sleep 5\n");
     _cleanup_free_ char *v2 = xasprintf("binary-v2://%s?dir=%s", quiet, dir);
     struct stdio_config cfg = config("", v2, "");
     int64_t t0 = now_ms();
@@ -830,7 +922,7 @@ START_TEST(test_binary_ready)
     ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
     /* a logger that never answers */
     stdio_set_limits(&(struct stdio_limits){.logger_ready_ms = 300});
-    _cleanup_free_ char *mute = logger("mute.sh", "sleep 5\n");
+    _cleanup_free_ char *mute = logger("mute.sh", "exec sleep 5\n");
     _cleanup_free_ char *v3 = xasprintf("binary://%s?dir=%s", mute, dir);
     cfg.stdout_path = "";
     cfg.stderr_path = v3;
@@ -999,6 +1091,8 @@ static Suite *stdio_suite(void)
     tcase_add_test(tc, test_stdin_eof);
     tcase_add_test(tc, test_close_stdin);
     tcase_add_test(tc, test_close_stdin_error_and_before_start);
+    tcase_add_test(tc, test_close_stdin_busy_writer);
+    tcase_add_test(tc, test_close_stdin_held_write);
     tcase_add_test(tc, test_file);
     tcase_add_test(tc, test_binary_logger);
     tcase_add_test(tc, test_binary_v2_logger);

@@ -74,11 +74,23 @@ e2e_start_daemon() {
     e2e_log "started $name (pid $pid)"
 }
 
+# With no udev, /dev/kvm stays root:root 0600 instead of Debian's root:kvm 0660. libvirt then
+# finds KVM usable for root but not for the libvirt-qemu user and probes QEMU's capabilities
+# again on every domain start (about a minute each under load). Give it udev's permissions.
+E2E_KVM_MODE=   # "group:mode" before e2e_fix_kvm_node changed it, restored by e2e_stop_daemons
+e2e_fix_kvm_node() {
+    [ -c /dev/kvm ] && getent group kvm >/dev/null || return 0
+    [ "$(stat -c %G /dev/kvm)" = kvm ] && return 0
+    E2E_KVM_MODE=$(stat -c '%G:%a' /dev/kvm)
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+}
+
 e2e_start_daemons() {
     if [ "$(id -u)" != 0 ]; then
         e2e_log "must run as root (libvirtd, QEMU)"
         return 1
     fi
+    e2e_fix_kvm_node
     e2e_start_daemon virtlogd
     # A libvirtd that answers (perhaps started another way, without the pid file) is used as is.
     if ! virsh -q -c "$E2E_LIBVIRT_URI" version >/dev/null 2>&1; then
@@ -116,6 +128,10 @@ e2e_stop_daemons() {
         fi
     done
     E2E_STARTED_DAEMONS=()
+    if [ -n "$E2E_KVM_MODE" ]; then
+        chgrp "${E2E_KVM_MODE%%:*}" /dev/kvm && chmod "${E2E_KVM_MODE#*:}" /dev/kvm
+        E2E_KVM_MODE=
+    fi
 }
 
 # Destroys every domain whose name starts with prefix (leftovers of a failed run).

@@ -1,0 +1,604 @@
+#!/bin/bash
+# The shim end to end: a private containerd 1.6 runs busybox containers with
+# --runtime io.containerd.cocoon.v2, each pod in a TCG VM of the test guest under libvirtd.
+# TAP on stdout (one line per check, `# ` diagnostics with the relevant log lines on failure);
+# the daemons' chatter goes to stderr. Whatever happens, the exit trap removes what the run
+# made: tasks, containers, this run's domains (cocoon-shim-<pid>-*), shims, containerd, the
+# daemons it started, the temp dir.
+#
+#   run-shim.sh SHIM VMLINUX INITRAMFS CONFIGS_DIR [CACHE_DIR [COCOONCTL]]
+#
+# CACHE_DIR keeps the busybox OCI tarball between runs (default: the temp dir). COCOONCTL, when
+# given, checks the run's configuration before any VM starts. E2E_CTR_TIMEOUT bounds each `ctr run`
+# that boots a VM (default 150 s); other ctr commands get 60 s.
+set -uo pipefail   # no -e: every check handles its own failure
+
+# Everything in one compound command: bash reads it whole before running it, so editing this
+# file while a run is under way cannot change what that run executes.
+{
+
+if [ $# -lt 4 ] || [ $# -gt 6 ]; then
+    echo "usage: $0 SHIM VMLINUX INITRAMFS CONFIGS_DIR [CACHE_DIR [COCOONCTL]]" >&2
+    exit 2
+fi
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/daemons.sh
+. "$HERE/lib/daemons.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
+. "$HERE/lib/containerd.sh"
+# ctr passes its stdin on to the container: only the stdin check gives it one.
+exec </dev/null
+
+if [ "$(id -u)" != 0 ]; then
+    echo "1..0 # SKIP needs root (containerd, libvirtd, QEMU)"
+    exit 0
+fi
+
+# meson ends a test that overran with SIGTERM to its process group and SIGKILL 0.5 s later, too
+# soon to destroy VMs and stop daemons. So the checks run in a session of their own, and this
+# process only passes SIGINT/SIGTERM on to them and waits: their cleanup gets the time it needs.
+if [ "${E2E_SHIM_RUNNER:-}" != 1 ]; then
+    E2E_SHIM_RUNNER=1 setsid "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@" &
+    runner=$!
+    trap 'kill -TERM "$runner" 2>/dev/null' INT TERM
+    while :; do
+        wait "$runner"
+        rc=$?
+        e2e_pid_alive "$runner" || break   # else a signal interrupted the wait
+    done
+    exit "$rc"
+fi
+
+SHIM=$(realpath -m "$1")
+VMLINUX=$(realpath -m "$2")
+INITRAMFS=$(realpath -m "$3")
+CONFIGS_DIR=$4
+CACHE_DIR=${5:-}
+COCOONCTL=${6:-}
+
+PLAN=24
+RUNTIME=io.containerd.cocoon.v2
+IMAGE=docker.io/library/busybox-local:latest
+T_RUN=${E2E_CTR_TIMEOUT:-150}   # a ctr command that boots a VM: TCG boot + agent dial
+T_CMD=60
+P=shim-$$-                      # container ids; the pods' domains are cocoon-$P*
+IDS=()                          # every container id used (their shim sockets are checked)
+FG=                             # the command run_to waits for
+BG=                             # the background `ctr run` of a kill check
+
+# QEMU runs as libvirt-qemu (qemu.conf) and binds the agent socket and console log under
+# state_dir: every dir on the way must be 0755.
+E2E_TMPDIR=$(mktemp -d /tmp/cocoon-e2e-shim-XXXXXX)
+chmod 0755 "$E2E_TMPDIR"
+export E2E_TMPDIR
+FIFO_DIR=$E2E_TMPDIR/fifo
+OUT=$E2E_TMPDIR/out
+COCOON_DIR=$E2E_TMPDIR/cocoon
+COCOON_CFG=$COCOON_DIR/cocoon.toml
+STATE_DIR=$E2E_TMPDIR/cocoon-state
+mkdir -p "$FIFO_DIR" "$OUT" "$COCOON_DIR/config.d" "$STATE_DIR"
+chmod 0755 "$STATE_DIR"
+[ -n "$CACHE_DIR" ] || CACHE_DIR=$E2E_TMPDIR
+
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+    local rc=$? pid id f
+    set +e
+    # meson may have stopped reading: a write to the closed pipe must not end the cleanup.
+    trap '' PIPE
+    trap - INT TERM
+    # Each is a `timeout`, which passes SIGTERM on to its ctr (and SIGKILL 5 s later).
+    for pid in $FG $BG; do
+        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    e2e_containerd_clean_ns >/dev/null 2>&1
+    e2e_destroy_domains "cocoon-$P"
+    e2e_containerd_stop
+    # A shim killed while libvirtd was creating its domain: the domain may have come up since
+    # (AUTODESTROY ends it too, once libvirtd notices the connection is gone).
+    e2e_destroy_domains "cocoon-$P"
+    # A shim killed by e2e_containerd_stop leaves its socket.
+    for id in "${IDS[@]}"; do
+        rm -f "$(e2e_containerd_shim_socket "$id")"
+    done
+    # libvirt keeps each domain's QEMU log (a failed check showed its own).
+    rm -f /var/log/libvirt/qemu/cocoon-"$P"*.log
+    while read -r f; do
+        umount -l "$f"
+    done < <(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
+    rm -rf "$E2E_TMPDIR"
+    e2e_stop_daemons
+    # libvirtd leaves QEMU running when it exits; none of this run's may outlive it.
+    for f in /proc/[0-9]*; do
+        case "$(tr '\0' ' ' 2>/dev/null <"$f/cmdline")" in
+            *qemu-system*"guest=cocoon-$P"*)
+                e2e_log "killing leftover QEMU pid ${f#/proc/}"
+                kill -KILL "${f#/proc/}" 2>/dev/null ;;
+        esac
+    done
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'exit 141' PIPE
+
+# --- running commands ---
+
+# run_to OUT ERR CMD...: CMD (an executable, not a function) with stdout to OUT and stderr to
+# ERR. It runs in the background and is waited for, because bash runs a trap only once the
+# foreground command ends, and with this shell's own stdout and stderr then, not OUT and ERR.
+run_to() {
+    local out=$1 err=$2 rc
+    shift 2
+    "$@" <&0 >"$out" 2>"$err" &
+    FG=$!
+    wait "$FG"
+    rc=$?
+    FG=
+    return "$rc"
+}
+
+# run_ctr OUT ERR SECONDS ARGS...: ctr against the test containerd, killed after SECONDS.
+run_ctr() {
+    local out=$1 err=$2 secs=$3
+    shift 3
+    run_to "$out" "$err" timeout -k 5 "$secs" ctr --address "$E2E_CTD_ADDRESS" \
+        --namespace "$E2E_CTD_NS" "$@"
+}
+
+# The `ctr run` through the shim (set once containerd runs): ... [OPTIONS] IMAGE ID ARGS...
+CTR_RUN=()
+
+# run_cocoon OUT ERR SECONDS [RUN OPTIONS] IMAGE ID ARGS...
+run_cocoon() {
+    local out=$1 err=$2 secs=$3
+    shift 3
+    run_to "$out" "$err" timeout -k 5 "$secs" "${CTR_RUN[@]}" "$@"
+}
+
+# The status column of `ctr task ls` for id, or nothing.
+task_status() {
+    e2e_ctr 30 task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'
+}
+
+# wait_status ID STATUS SECONDS [PID]: polls `ctr task ls`; gives up early when PID (the ctr run
+# that should have started the task) has exited.
+wait_status() {
+    local id=$1 status=$2 secs=$3 pid=${4:-} i
+    for ((i = 0; i < secs * 5; i++)); do
+        [ "$(task_status "$id")" = "$status" ] && return 0
+        if [ -n "$pid" ] && ! e2e_pid_alive "$pid"; then
+            [ "$(task_status "$id")" = "$status" ]
+            return
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# Removes the containers through the shim, as containerd's users do: kill, delete, remove.
+remove_containers() {
+    local id
+    for id in "$@"; do
+        [ -n "$(task_status "$id")" ] || continue
+        run_ctr /dev/null /dev/null "$T_CMD" task kill -a -s SIGKILL "$id"
+        wait_status "$id" STOPPED 30
+        run_ctr /dev/null /dev/null "$T_CMD" task delete "$id"
+    done
+    for id in "$@"; do
+        run_ctr /dev/null /dev/null "$T_CMD" containers delete "$id"
+    done
+    return 0
+}
+
+# --- TAP ---
+
+N=0
+FAILED=0
+CHECK_T0=
+CTD_MARK=0
+
+# Starts a check: remembers the time and how far the containerd log went.
+begin() {
+    CHECK_T0=$(date +%s%N)
+    CTD_MARK=$(wc -l <"$E2E_CTD_LOG" 2>/dev/null || echo 0)
+}
+
+# tap STATUS DESCRIPTION: ok when STATUS is 0; the time since `begin` goes with it.
+tap() {
+    local st=$1 desc=$2 ms=""
+    [ -z "$CHECK_T0" ] || ms=" ($((($(date +%s%N) - CHECK_T0) / 1000000)) ms)"
+    N=$((N + 1))
+    if [ "$st" = 0 ]; then
+        echo "ok $N - $desc$ms"
+    else
+        echo "not ok $N - $desc$ms"
+        FAILED=1
+    fi
+}
+
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+# diag_file TITLE FILE [LINES]: the file's last lines, non-printable bytes escaped.
+diag_file() {
+    [ -s "$2" ] || return 0
+    diag "--- $1 (last ${3:-15} lines):"
+    tail -n "${3:-15}" "$2" | cut -c1-400 | cat -v | sed 's/^/#   /'
+}
+
+# What to show when a check about container/pod id failed: containerd's log since `begin`
+# (the shims' stderr is in it) about id or at warning level and above, the VM's console and
+# libvirt's QEMU log.
+diag_logs() {
+    local id=$1 pod=${2:-$1}
+    diag "--- containerd log since the check began, lines about $id or warnings:"
+    tail -n +"$((CTD_MARK + 1))" "$E2E_CTD_LOG" 2>/dev/null |
+        grep -E -e "$id" -e 'level=(warning|error|fatal)' | tail -n 25 | cut -c1-400 | sed 's/^/#   /'
+    diag_file "console $STATE_DIR/$pod/console.log" "$STATE_DIR/$pod/console.log"
+    diag_file "/var/log/libvirt/qemu/cocoon-$pod.log" "/var/log/libvirt/qemu/cocoon-$pod.log" 10
+}
+
+# "124 (timed out)" and the like, for diagnostics.
+rc_text() {
+    case $1 in
+        124) echo "124 (timed out)" ;;
+        137) echo "137 (SIGKILL, or timed out and killed)" ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# --- setup ---
+
+e2e_install_packages >&2
+command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] ||
+    E2E_EXTRA_PACKAGES="busybox:busybox-static" e2e_install_packages >&2
+e2e_containerd_install >&2
+for prog in containerd ctr runc virsh script python3; do
+    command -v "$prog" >/dev/null 2>&1 || { echo "Bail out! $prog is not installed"; exit 1; }
+done
+if ! e2e_start_daemons >&2; then
+    echo "Bail out! virtlogd/libvirtd do not start"
+    exit 1
+fi
+# containerd finds containerd-shim-cocoon-v2 for io.containerd.cocoon.v2 through its PATH.
+if ! e2e_containerd_start "$(dirname "$SHIM")" >&2; then
+    echo "Bail out! containerd does not start (log: $E2E_CTD_LOG)"
+    exit 1
+fi
+if ! python3 "$HERE/lib/mkimage.py" "$CACHE_DIR/busybox-oci.tar" --name "$IMAGE" >&2 ||
+        ! run_ctr "$OUT/import" "$OUT/import" "$T_CMD" images import "$CACHE_DIR/busybox-oci.tar"; then
+    cat "$OUT/import" >&2
+    echo "Bail out! the busybox OCI image does not build or import"
+    exit 1
+fi
+
+CTR_RUN=(ctr --address "$E2E_CTD_ADDRESS" --namespace "$E2E_CTD_NS" run --fifo-dir "$FIFO_DIR"
+         --runtime "$RUNTIME" --runtime-config-path "$COCOON_CFG")
+
+cp "$CONFIGS_DIR/cocoon-dev.toml" "$COCOON_CFG"
+cat >"$COCOON_DIR/config.d/50-e2e.toml" <<EOF
+# Written by run-shim.sh: the build tree's guest image and a state dir of this run.
+[hypervisor.libvirt]
+uri = "$E2E_LIBVIRT_URI"
+kernel = "$VMLINUX"
+initrd = "$INITRAMFS"
+
+[runtime]
+debug = true
+state_dir = "$STATE_DIR"
+EOF
+chmod -R a+rX "$COCOON_DIR"
+
+echo "1..$PLAN"
+diag "shim $SHIM$([ -x "$SHIM" ] || echo ' (MISSING)'), containerd $E2E_CTD_ADDRESS (log $E2E_CTD_LOG)" \
+     "config $COCOON_CFG + config.d/50-e2e.toml, state_dir $STATE_DIR"
+# libvirt probes QEMU with KVM when /dev/kvm exists, then finds KVM "no longer available" when
+# QEMU's user cannot open it, and probes again (~2 s each time, several times per domain start).
+qemu_user=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*"\(.*\)".*/\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n 1)
+qemu_user=${qemu_user:-libvirt-qemu}
+if [ -e /dev/kvm ] && id "$qemu_user" >/dev/null 2>&1 &&
+        ! runuser -u "$qemu_user" -- test -r /dev/kvm -a -w /dev/kvm 2>/dev/null; then
+    diag "note: $qemu_user cannot open /dev/kvm ($(stat -c '%U:%G %a' /dev/kvm)): libvirt re-probes QEMU on" \
+         "every domain start, about a minute each (udev would make it root:kvm 0660)"
+fi
+
+# --- harness checks: these need no cocoon shim ---
+
+begin
+id=${P}runc
+IDS+=("$id")
+run_ctr "$OUT/runc" "$OUT/runc.err" "$T_CMD" run --rm --fifo-dir "$FIFO_DIR" "$IMAGE" "$id" echo hi
+rc=$?
+st=1
+[ $rc = 0 ] && cmp -s "$OUT/runc" <(printf 'hi\n') && st=0
+tap $st "harness: the test containerd runs the image with runc"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr stdout" "$OUT/runc";
+                 diag_file "ctr stderr" "$OUT/runc.err"; diag_logs "$id"; }
+
+begin
+if [ -z "$COCOONCTL" ]; then
+    N=$((N + 1))
+    echo "ok $N - harness: cocoonctl reads the run's config # SKIP no COCOONCTL argument"
+else
+    st=1
+    run_to "$OUT/config" "$OUT/config" "$COCOONCTL" config dump --config "$COCOON_CFG" &&
+        grep -qF "$VMLINUX" "$OUT/config" && grep -qF "$STATE_DIR" "$OUT/config" && st=0
+    tap $st "harness: cocoonctl reads the run's config (kernel, state_dir from config.d)"
+    [ $st = 0 ] || diag_file "cocoonctl config dump" "$OUT/config" 40
+fi
+
+# expect_file FILE EXPECTED: compares FILE's bytes with EXPECTED (printf %s); diag on mismatch.
+expect_file() {
+    if cmp -s "$1" <(printf '%s' "$2"); then
+        return 0
+    fi
+    diag "expected output: $(printf '%s' "$2" | od -An -c | tr -s ' ' | head -c 200)" \
+         "got:             $(od -An -c "$1" | tr -s ' ' | tr -d '\n' | head -c 200)"
+    return 1
+}
+
+# --- a. stdout ---
+
+begin
+id=${P}echo
+IDS+=("$id")
+run_cocoon "$OUT/echo" "$OUT/echo.err" "$T_RUN" --rm "$IMAGE" "$id" echo hello-cocoon
+rc=$?
+st=1
+[ $rc = 0 ] && expect_file "$OUT/echo" $'hello-cocoon\n' && st=0
+tap $st "echo hello-cocoon: exact output, exit 0"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr stderr" "$OUT/echo.err"; diag_logs "$id"; }
+remove_containers "$id"
+
+# --- b. exit code ---
+
+begin
+id=${P}exit
+IDS+=("$id")
+run_cocoon "$OUT/exit" "$OUT/exit.err" "$T_RUN" --rm "$IMAGE" "$id" sh -c 'exit 42'
+rc=$?
+st=1
+[ $rc = 42 ] && st=0
+tap $st "sh -c 'exit 42': ctr exits 42"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc), expected 42"; diag_file "ctr stderr" "$OUT/exit.err";
+                 diag_logs "$id"; }
+remove_containers "$id"
+
+# --- c. stdin (ctr 1.6 always passes its stdin on; it has no -i) ---
+
+begin
+id=${P}stdin
+IDS+=("$id")
+printf 'abc\n' >"$OUT/stdin.in"
+run_cocoon "$OUT/stdin" "$OUT/stdin.err" "$T_RUN" --rm "$IMAGE" "$id" cat <"$OUT/stdin.in"
+rc=$?
+st=1
+[ $rc = 0 ] && expect_file "$OUT/stdin" $'abc\n' && st=0
+tap $st "stdin: cat echoes abc and exits at EOF"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr stderr" "$OUT/stdin.err"; diag_logs "$id"; }
+remove_containers "$id"
+
+# --- d. tty: script gives ctr a terminal; ctr -t gives the container one ---
+
+begin
+id=${P}tty
+IDS+=("$id")
+# shellcheck disable=SC2016 # expanded by the container's shell
+cmd=$(printf '%q ' "${CTR_RUN[@]}" --rm -t "$IMAGE" "$id" \
+    sh -c 'test -t 0 && test -t 1 && echo "is-a-tty-$((6 * 7))"')
+run_to "$OUT/tty" "$OUT/tty.err" timeout -k 5 "$T_RUN" script -qec "$cmd" /dev/null
+rc=$?
+st=1
+# Not an exact match: the terminal adds CRs, and a "^@" comes before the output (with runc as
+# well). The 42 shows that the container's shell printed the line, not an echo of its arguments.
+[ $rc = 0 ] && grep -q 'is-a-tty-42' "$OUT/tty" && st=0
+tap $st "tty: ctr run -t gives the container a terminal on stdin and stdout"
+[ $st = 0 ] || { diag "script/ctr exit $(rc_text $rc)"; diag_file "terminal output" "$OUT/tty";
+                 diag_file "stderr" "$OUT/tty.err"; diag_logs "$id"; }
+remove_containers "$id"
+
+# --- e. a detached container: exec, ls, ps, metrics, SIGTERM ---
+
+begin
+id=${P}long
+IDS+=("$id")
+run_cocoon "$OUT/long" "$OUT/long.err" "$T_RUN" -d "$IMAGE" "$id" sleep 600
+rc=$?
+st=1
+[ $rc = 0 ] && wait_status "$id" RUNNING 10 && st=0
+tap $st "run -d sleep 600: task ls shows it RUNNING"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc), task status '$(task_status "$id")'";
+                 diag_file "ctr stderr" "$OUT/long.err"; diag_logs "$id"; }
+
+begin
+run_ctr "$OUT/exec" "$OUT/exec.err" "$T_CMD" task exec --fifo-dir "$FIFO_DIR" --exec-id e1 "$id" \
+    echo exec-ok
+rc=$?
+st=1
+[ $rc = 0 ] && expect_file "$OUT/exec" $'exec-ok\n' && st=0
+tap $st "task exec --exec-id e1 echo exec-ok: exact output, exit 0"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr stderr" "$OUT/exec.err"; diag_logs "$id"; }
+
+begin
+run_ctr "$OUT/ps" "$OUT/ps.err" "$T_CMD" task ps "$id"
+rc=$?
+st=1
+# A header, then one line per process whose first field is a pid.
+[ $rc = 0 ] && awk 'NR > 1 && $1 ~ /^[0-9]+$/ && $1 > 0 { n++ } END { exit !n }' "$OUT/ps" && st=0
+tap $st "task ps lists the container's processes"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr task ps" "$OUT/ps";
+                 diag_file "ctr stderr" "$OUT/ps.err"; diag_logs "$id"; }
+
+begin
+run_ctr "$OUT/metrics" "$OUT/metrics.err" "$T_CMD" task metrics "$id"
+rc=$?
+st=1
+# cgroups v1 or v2 metrics, as containerd's own shims send: memory in use and pids are not 0.
+[ $rc = 0 ] &&
+    grep -qE '^(memory\.usage_in_bytes|memory\.usage)[[:space:]]+[1-9][0-9]*' "$OUT/metrics" &&
+    grep -qE '^pids\.current[[:space:]]+[1-9][0-9]*' "$OUT/metrics" && st=0
+tap $st "task metrics: memory usage and pids.current are set"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr task metrics" "$OUT/metrics" 30;
+                 diag_file "ctr stderr" "$OUT/metrics.err"; diag_logs "$id"; }
+
+begin
+st=1
+got=
+: >"$OUT/term"
+if run_ctr "$OUT/term.kill" "$OUT/term" "$T_CMD" task kill -s SIGTERM "$id" &&
+        wait_status "$id" STOPPED 30; then
+    # ctr 1.6 has no `task wait`; `task delete` warns "... exit with non-zero exit code N".
+    run_ctr "$OUT/term.delete" "$OUT/term" "$T_CMD" task delete "$id"
+    got=$(sed -n 's/.*exit with non-zero exit code \([0-9]*\).*/\1/p' "$OUT/term" | head -n 1)
+    [ "$got" = 143 ] && st=0
+fi
+tap $st "task kill -s SIGTERM: the task stops with status 143"
+[ $st = 0 ] || { diag "exit status '${got}', task status '$(task_status "$id")'";
+                 diag_file "ctr stderr" "$OUT/term"; diag_logs "$id"; }
+remove_containers "$id"
+
+# kill_check NAME SIGNAL CODE READY_LINE ARGS...: `ctr run` in the background; once the task
+# runs (and printed READY_LINE, when given), `ctr task kill` sends SIGNAL from a second ctr; the
+# first must exit with CODE.
+kill_check() {
+    local name=$1 sig=$2 code=$3 ready=$4 id=${P}$1 rc st=1 i
+    shift 4
+    begin
+    IDS+=("$id")
+    timeout -k 5 "$T_RUN" "${CTR_RUN[@]}" --rm "$IMAGE" "$id" "$@" >"$OUT/$name" 2>"$OUT/$name.err" &
+    BG=$!
+    if wait_status "$id" RUNNING "$T_RUN" "$BG"; then
+        for ((i = 0; i < 100; i++)); do
+            [ -z "$ready" ] || grep -qx "$ready" "$OUT/$name" && break
+            sleep 0.2
+        done
+        run_ctr /dev/null "$OUT/$name.kill" "$T_CMD" task kill -s "$sig" "$id"
+    fi
+    wait "$BG"
+    rc=$?
+    BG=
+    [ "$rc" = "$code" ] && st=0
+    tap $st "ctr run, task kill -s $sig from a second ctr: ctr run exits $code"
+    [ $st = 0 ] || { diag "ctr run exit $(rc_text $rc), expected $code"; diag_file "ctr output" "$OUT/$name";
+                     diag_file "ctr stderr" "$OUT/$name.err"; diag_file "ctr task kill" "$OUT/$name.kill";
+                     diag_logs "$id"; }
+    remove_containers "$id"
+}
+kill_check trap SIGTERM 7 ready sh -c 'trap "exit 7" TERM; echo ready; while :; do sleep 1; done'
+kill_check kill SIGKILL 137 "" sleep 600
+
+# --- f. two containers of one pod share one VM ---
+
+begin
+sb=${P}pod
+c1=${P}pod-c1
+IDS+=("$sb" "$c1")
+st=1
+run_cocoon "$OUT/pod" "$OUT/pod.err" "$T_RUN" -d --annotation io.kubernetes.cri.container-type=sandbox \
+    --annotation "io.kubernetes.cri.sandbox-id=$sb" "$IMAGE" "$sb" sleep 600 &&
+run_cocoon "$OUT/pod-c1" "$OUT/pod-c1.err" "$T_RUN" -d --annotation io.kubernetes.cri.container-type=container \
+    --annotation "io.kubernetes.cri.sandbox-id=$sb" "$IMAGE" "$c1" sleep 600 &&
+    wait_status "$sb" RUNNING 10 && wait_status "$c1" RUNNING 10 && st=0
+tap $st "pod: a sandbox and a container of it (CRI annotations) both RUNNING"
+[ $st = 0 ] || { diag "task status: $sb '$(task_status "$sb")', $c1 '$(task_status "$c1")'";
+                 diag_file "ctr run $sb: stderr" "$OUT/pod.err";
+                 diag_file "ctr run $c1: stderr" "$OUT/pod-c1.err"; diag_logs "$P" "$sb"; }
+
+begin
+st=1
+doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --name 2>/dev/null | grep "^cocoon-$P" || true)
+shims=$(e2e_containerd_shim_pids | wc -l)
+pod_vm=0
+[ "$doms" = "cocoon-$sb" ] && pod_vm=1
+[ $pod_vm = 1 ] && [ "$shims" = 1 ] && st=0
+tap $st "pod: one VM (cocoon-$sb) and one shim for both"
+[ $st = 0 ] || diag "domains: $(echo "$doms" | tr '\n' ' ')" "cocoon shims of this containerd: $shims"
+
+begin
+run_ctr "$OUT/podexec" "$OUT/podexec.err" "$T_CMD" task exec --fifo-dir "$FIFO_DIR" --exec-id e1 "$c1" \
+    sh -c 'echo pod-exec-ok'
+rc=$?
+st=1
+[ $rc = 0 ] && expect_file "$OUT/podexec" $'pod-exec-ok\n' && st=0
+tap $st "pod: exec in the second container"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr stderr" "$OUT/podexec.err";
+                 diag_logs "$c1" "$sb"; }
+
+begin
+remove_containers "$c1" "$sb"
+st=1
+for ((i = 0; i < 150; i++)); do
+    virsh -q -c "$E2E_LIBVIRT_URI" list --name 2>/dev/null | grep -qx "cocoon-$sb" || { st=0; break; }
+    sleep 0.2
+done
+left=$(e2e_ctr "$T_CMD" containers ls -q | grep "^$P" || true)
+[ $pod_vm = 1 ] && [ -z "$left" ] || st=1
+tap $st "pod: removing both containers destroys the VM"
+if [ $st != 0 ]; then
+    [ $pod_vm = 1 ] || diag "the pod's VM never ran, so its teardown could not be seen"
+    virsh -q -c "$E2E_LIBVIRT_URI" list --name 2>/dev/null | grep -qx "cocoon-$sb" &&
+        diag "domain cocoon-$sb still runs"
+    [ -z "$left" ] || diag "containers left: $(echo "$left" | tr '\n' ' ')"
+    diag_logs "$P" "$sb"
+fi
+
+# --- g. 10 MiB of stdout, byte-exact ---
+
+begin
+id=${P}big
+IDS+=("$id")
+run_cocoon "$OUT/big" "$OUT/big.err" "$T_RUN" --rm "$IMAGE" "$id" \
+    sh -c 'yes 0123456789abcdef | head -c 10485760'
+rc=$?
+want_sha=$(yes 0123456789abcdef | head -c 10485760 | sha256sum | cut -d' ' -f1)
+got=$(sha256sum <"$OUT/big" | cut -d' ' -f1)
+st=1
+[ $rc = 0 ] && [ "$got" = "$want_sha" ] && st=0
+tap $st "10 MiB of stdout relayed byte-exact (sha256)"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc); got $(stat -c %s "$OUT/big") bytes, sha256 $got" \
+                      "want 10485760 bytes, sha256 $want_sha";
+                 diag_file "ctr stderr" "$OUT/big.err"; diag_logs "$id"; }
+remove_containers "$id"
+
+# --- h. nothing left behind ---
+
+begin
+# Shims exit once containerd removed their last container; give them a moment.
+for ((i = 0; i < 100; i++)); do
+    [ -z "$(e2e_containerd_shim_pids)" ] && break
+    sleep 0.2
+done
+doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep "^cocoon-$P" || true)
+tap "$([ -z "$doms" ]; echo $?)" "after: no domain cocoon-$P* left"
+[ -z "$doms" ] || diag "domains: $(echo "$doms" | tr '\n' ' ')"
+
+pids=$(e2e_containerd_shim_pids)
+tap "$([ -z "$pids" ]; echo $?)" "after: no shim process of this containerd left"
+for pid in $pids; do diag "pid $pid: $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")"; done
+
+left=()
+for id in "${IDS[@]}"; do
+    s=$(e2e_containerd_shim_socket "$id")
+    [ ! -e "$s" ] || left+=("$s ($id)")
+done
+tap "${#left[@]}" "after: no shim socket of these containers left in /run/containerd/s"
+[ ${#left[@]} = 0 ] || diag "${left[@]}"
+
+bundles=$(ls -A "$E2E_CTD_STATE/io.containerd.runtime.v2.task/$E2E_CTD_NS" 2>/dev/null || true)
+tap "$([ -z "$bundles" ]; echo $?)" "after: no bundle left in the test containerd's state dir"
+[ -z "$bundles" ] || diag "bundles: $(echo "$bundles" | tr '\n' ' ')"
+
+state=$(ls -A "$STATE_DIR" 2>/dev/null || true)
+tap "$([ -z "$state" ]; echo $?)" "after: the shim's state_dir is empty"
+[ -z "$state" ] || diag "$(find "$STATE_DIR" -mindepth 1 | head -n 20)"
+
+mounts=$(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
+tap "$([ -z "$mounts" ]; echo $?)" "after: nothing mounted under the run's temp dir"
+[ -z "$mounts" ] || diag "$mounts"
+
+if [ "$N" != "$PLAN" ]; then
+    diag "ran $N checks, planned $PLAN"
+    FAILED=1
+fi
+exit "$FAILED"
+}
