@@ -48,6 +48,30 @@ void agent_free(struct agent *a)
     free(a);
 }
 
+/* containerd 1.6 keeps only some gRPC codes (NotFound, AlreadyExists, FailedPrecondition, ...)
+ * and shows the others as "unknown": for those, the message says the code itself. */
+static bool names_lost_code(int code)
+{
+    return code == GRPC_PERMISSION_DENIED || code == GRPC_UNAUTHENTICATED ||
+           code == GRPC_RESOURCE_EXHAUSTED || code == GRPC_INTERNAL || code == GRPC_DATA_LOSS ||
+           code == GRPC_ABORTED || code == GRPC_OUT_OF_RANGE;
+}
+
+/* "PERMISSION_DENIED" -> "permission denied" */
+static const char *code_text(int code)
+{
+    switch (code) {
+    case GRPC_PERMISSION_DENIED: return "permission denied";
+    case GRPC_UNAUTHENTICATED: return "unauthenticated";
+    case GRPC_RESOURCE_EXHAUSTED: return "resource exhausted";
+    case GRPC_INTERNAL: return "internal error";
+    case GRPC_DATA_LOSS: return "data loss";
+    case GRPC_ABORTED: return "aborted";
+    case GRPC_OUT_OF_RANGE: return "out of range";
+    default: return grpc_code_name(code);
+    }
+}
+
 /* One call; the error names the RPC so it reads well in containerd's log. */
 static int call(struct agent *a, const char *service, const char *method,
                 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
@@ -60,6 +84,8 @@ static int call(struct agent *a, const char *service, const char *method,
                               timeout_ms, NULL, 0, err);
     if (ignored)
         protobuf_c_message_free_unpacked(ignored, NULL);
+    if (r < 0 && names_lost_code(err->code))
+        return error_wrap(err, "agent %s: %s", method, code_text(err->code));
     if (r < 0)
         return error_wrap(err, "agent %s", method);
     return 0;

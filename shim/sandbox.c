@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
@@ -99,9 +100,23 @@ static int boot(struct sandbox *s, const struct config *cfg, const struct oci_an
     if (agent_health_check(s->agent, err) < 0)
         return -1;
 
+    /* The annotation carries the Rego text in base64, as Kata's does. */
     const char *policy = oci_annotation_get(anns, ANNOTATION_AGENT_POLICY);
-    if (policy && *policy && agent_set_policy(s->agent, policy, err) < 0)
-        return -1;
+    if (policy && *policy) {
+        _cleanup_free_ uint8_t *rego = NULL;
+        size_t rego_len;
+        if (base64_decode(policy, strlen(policy), &rego, &rego_len, err) < 0)
+            return error_wrap(err, "annotation %s", ANNOTATION_AGENT_POLICY);
+        _cleanup_free_ char *text = xmalloc(rego_len + 1);
+        memcpy(text, rego, rego_len);
+        text[rego_len] = '\0';
+        if (strlen(text) != rego_len)
+            return error_set(err, GRPC_INVALID_ARGUMENT,
+                             "annotation %s: the policy holds a NUL byte; want Rego text",
+                             ANNOTATION_AGENT_POLICY);
+        if (agent_set_policy(s->agent, text, err) < 0)
+            return -1;
+    }
 
     Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
     req.sandbox_id = s->id;

@@ -97,9 +97,17 @@ int process_start(struct pod *pod, struct process *p, struct error *err)
     if (r == 0)
         r = stdio_start(p->io, agent, err);
 
+    struct stdio *io_to_close = NULL;
     pthread_mutex_lock(&pod->lock);
     p->starting = false;
-    if (r == 0) {
+    if (r < 0) {
+        /* It will never run: its Wait returns and its FIFOs close (containerd's client waits for
+         * their EOF before it reports the error). No TaskExit: there was no TaskStart. */
+        log_error("task %s: start %s: %s", t->id, process_name(p), err->msg);
+        process_set_exited(pod, p, TASK_EXIT_VM_GONE);
+        io_to_close = p->io;
+        p->io = NULL;
+    } else {
         p->started = true;
         p->status = CONTAINERD__V1__TYPES__STATUS__RUNNING;
         if (!*p->exec_id) {
@@ -125,6 +133,7 @@ int process_start(struct pod *pod, struct process *p, struct error *err)
             process_set_exited(pod, p, TASK_EXIT_VM_GONE);
     }
     pthread_mutex_unlock(&pod->lock);
+    stdio_free(io_to_close);
     return r;
 }
 

@@ -268,7 +268,10 @@ static int do_close_io(struct pod *pod, const Containerd__Task__V2__CloseIOReque
     struct process *p;
     if (task_get(pod, req->id, req->exec_id, &t, &p, err) < 0)
         return -1;
-    int r = stdio_close_stdin(p->io, err);
+    pthread_mutex_lock(&pod->lock);
+    bool gone = p->exited && !p->io; /* a failed Start closed its stdio */
+    pthread_mutex_unlock(&pod->lock);
+    int r = gone ? 0 : stdio_close_stdin(p->io, err);
     task_put(t);
     return r;
 }

@@ -1,0 +1,634 @@
+#!/bin/bash
+# The confidential parts of the shim end to end, under a private containerd 1.6 with
+# --runtime io.containerd.cocoon.v2 and the test guest in TCG VMs:
+#   - guest pull: an image that only a registry on the host's loopback has (a layer with
+#     /cocoon-marker holding a random token) is pulled by the guest agent (the registry sees
+#     requests for Host 10.0.2.2:PORT), while the host's rootfs/ in the bundle stays an empty dir;
+#     exec in that pod (no policy) works;
+#   - init-data: the cc_init_data annotation reaches the guest as a read-only disk whose digest
+#     the agent prints on the console, equal to `cocoonctl initdata digest`; on SNP the same
+#     digest is the domain's <hostData> (`cocoonctl render` of configs/cocoon-snp.toml);
+#   - bad init-data and hypervisor annotations that are not allowed fail the pod with a message
+#     that names the problem, and no domain is left;
+#   - the agent policy annotation: the test agent refuses ExecProcess with PERMISSION_DENIED;
+#   - nothing is left behind.
+# TAP on stdout (one line per check, `# ` diagnostics with log excerpts on failure); the daemons'
+# chatter goes to stderr. The exit trap removes what the run made: tasks, containers, this run's
+# domains (cocoon-conf-<pid>-*), shims, containerd, the registry, the daemons it started, the
+# temp dir.
+#
+#   run-confidential.sh SHIM VMLINUX INITRAMFS CONFIGS_DIR COCOONCTL [CACHE_DIR]
+#
+# CACHE_DIR keeps the busybox OCI tarball between runs (default: the temp dir). E2E_CTR_TIMEOUT
+# bounds each ctr command that boots a VM (default 240 s); other ctr commands get 60 s. E2E_KEEP=1
+# keeps the temp dir (containerd, registry and console logs) after the run. Two VMs boot: one for
+# guest pull, one for init-data and the policy; the failing pods fail before a VM is created.
+set -uo pipefail   # no -e: every check handles its own failure
+
+if [ $# -lt 5 ] || [ $# -gt 6 ]; then
+    echo "usage: $0 SHIM VMLINUX INITRAMFS CONFIGS_DIR COCOONCTL [CACHE_DIR]" >&2
+    exit 2
+fi
+SHIM=$(realpath -m "$1")
+VMLINUX=$(realpath -m "$2")
+INITRAMFS=$(realpath -m "$3")
+CONFIGS_DIR=$(realpath -m "$4")
+COCOONCTL=$(realpath -m "$5")
+CACHE_DIR=${6:-}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# ctr passes its stdin on to the container.
+exec </dev/null
+E2E_CTD_NS=cocoon-e2e-conf
+# shellcheck source-path=SCRIPTDIR source=lib/daemons.sh
+. "$HERE/lib/daemons.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
+. "$HERE/lib/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
+. "$HERE/lib/registry.sh"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "1..0 # SKIP needs root (containerd, libvirtd, QEMU)"
+    exit 0
+fi
+
+PLAN=20
+RUNTIME=io.containerd.cocoon.v2
+BASE_IMAGE=docker.io/library/busybox-local:latest
+REPO=cocoon-e2e/marker
+T_RUN=${E2E_CTR_TIMEOUT:-240}   # a ctr command that boots a VM: libvirt + TCG boot + agent dial
+T_CMD=60
+P=conf-$$-                      # container ids; the pods' domains are cocoon-$P*
+IDS=()                          # every container id used (their shim sockets are checked)
+BG=()                           # background ctr runs
+T_START=$(date +%s)
+
+ANN_HV=io.katacontainers.config.hypervisor
+ANN_INITDATA=$ANN_HV.cc_init_data
+ANN_POLICY=io.katacontainers.config.agent.policy
+ANN_IMAGE=io.kubernetes.cri.image-name
+
+# QEMU runs as libvirt-qemu and binds the agent socket and console log under state_dir: every
+# dir on the way must be 0755.
+E2E_TMPDIR=$(mktemp -d /tmp/cocoon-e2e-conf-XXXXXX)
+chmod 0755 "$E2E_TMPDIR"
+export E2E_TMPDIR
+FIFO_DIR=$E2E_TMPDIR/fifo
+OUT=$E2E_TMPDIR/out
+COCOON_DIR=$E2E_TMPDIR/cocoon
+COCOON_CFG=$COCOON_DIR/cocoon.toml
+FW_DIR=$E2E_TMPDIR/cocoon-fw        # the same plus "firmware" in enable_annotations
+FW_CFG=$FW_DIR/cocoon.toml
+STATE_DIR=$E2E_TMPDIR/cocoon-state
+mkdir -p "$FIFO_DIR" "$OUT" "$COCOON_DIR/config.d" "$FW_DIR/config.d" "$STATE_DIR"
+chmod 0755 "$STATE_DIR"
+[ -n "$CACHE_DIR" ] || CACHE_DIR=$E2E_TMPDIR
+
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+    local rc=$? id f pid
+    set +e
+    trap - INT TERM
+    exec 7>&-
+    # Each is a `timeout`, which passes SIGTERM on to its ctr (and SIGKILL 5 s later).
+    for pid in "${BG[@]}"; do
+        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    e2e_containerd_clean_ns >/dev/null 2>&1
+    e2e_destroy_domains "cocoon-$P"
+    e2e_containerd_stop
+    # A shim killed while libvirtd was creating its domain: the domain may have come up since.
+    e2e_destroy_domains "cocoon-$P"
+    # A shim killed by e2e_containerd_stop leaves its socket.
+    for id in "${IDS[@]}"; do
+        rm -f "$(e2e_containerd_shim_socket "$id")"
+    done
+    e2e_registry_stop
+    # libvirt keeps each domain's QEMU log: shown when the run failed, then removed.
+    for f in /var/log/libvirt/qemu/cocoon-"$P"*.log; do
+        [ -e "$f" ] || continue
+        if [ "$rc" != 0 ]; then
+            echo "--- $f:" >&2
+            tail -n 20 "$f" >&2
+        fi
+        rm -f "$f"
+    done
+    while read -r f; do
+        umount -l "$f"
+    done < <(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
+    if [ -n "${E2E_KEEP:-}" ]; then
+        e2e_log "E2E_KEEP: the run's files stay in $E2E_TMPDIR"
+    else
+        rm -rf "$E2E_TMPDIR"
+    fi
+    e2e_stop_daemons
+    # libvirtd leaves QEMU running when it exits; none of this run's may outlive it.
+    for f in /proc/[0-9]*; do
+        case "$(tr '\0' ' ' <"$f/cmdline" 2>/dev/null)" in
+            *qemu-system*"guest=cocoon-$P"*)
+                e2e_log "killing leftover QEMU pid ${f#/proc/}"
+                kill -KILL "${f#/proc/}" 2>/dev/null ;;
+        esac
+    done
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- TAP ---
+
+N=0
+FAILED=0
+CHECK_T0=
+CTD_MARK=0
+
+# Starts a check: remembers the time and how far the containerd log went.
+begin() {
+    CHECK_T0=$(date +%s%N)
+    CTD_MARK=$(wc -l <"$E2E_CTD_LOG" 2>/dev/null || echo 0)
+}
+
+# tap STATUS DESCRIPTION: ok when STATUS is 0; the time since `begin` goes with it.
+tap() {
+    local st=$1 desc=$2 ms=""
+    [ -z "$CHECK_T0" ] || ms=" ($((($(date +%s%N) - CHECK_T0) / 1000000)) ms)"
+    N=$((N + 1))
+    if [ "$st" = 0 ]; then
+        echo "ok $N - $desc$ms"
+    else
+        echo "not ok $N - $desc$ms"
+        FAILED=1
+    fi
+}
+
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+# diag_file TITLE FILE [LINES]: the file's last lines, non-printable bytes escaped.
+diag_file() {
+    [ -s "$2" ] || return 0
+    diag "--- $1 (last ${3:-15} lines):"
+    tail -n "${3:-15}" "$2" | cut -c1-400 | cat -v | sed 's/^/#   /'
+}
+
+# diag_logs ID [POD]: containerd's log since `begin` (the shims' stderr is in it) about ID or at
+# warning level and above, the VM's console and libvirt's QEMU log.
+diag_logs() {
+    local id=$1 pod=${2:-$1}
+    diag "--- containerd log since the check began, lines about $id or warnings:"
+    tail -n +"$((CTD_MARK + 1))" "$E2E_CTD_LOG" 2>/dev/null |
+        grep -E -e "$id" -e 'level=(warning|error|fatal)' | tail -n 25 | cut -c1-400 | sed 's/^/#   /'
+    diag_file "console $STATE_DIR/$pod/console.log" "$STATE_DIR/$pod/console.log"
+    diag_file "/var/log/libvirt/qemu/cocoon-$pod.log" "/var/log/libvirt/qemu/cocoon-$pod.log" 10
+}
+
+rc_text() {
+    case $1 in
+        124) echo "124 (timed out)" ;;
+        137) echo "137 (killed: SIGKILL, or timed out and killed)" ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# --- ctr and VM helpers ---
+
+# ctr run through the shim: cocoon_run SECONDS [RUN OPTIONS] IMAGE ID ARGS... (CTR_RUN is set
+# once containerd runs; the config is $COCOON_CFG unless RUN_CFG says otherwise.)
+CTR_RUN=()
+RUN_CFG=
+cocoon_run() {
+    local secs=$1
+    shift
+    timeout -k 5 "$secs" "${CTR_RUN[@]}" --runtime-config-path "${RUN_CFG:-$COCOON_CFG}" "$@"
+}
+
+task_status() {
+    e2e_ctr 30 task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'
+}
+
+# wait_status ID STATUS SECONDS [PID]: polls `ctr task ls`; gives up early when PID (the ctr run
+# that should have started the task) has exited.
+wait_status() {
+    local id=$1 status=$2 secs=$3 pid=${4:-} i
+    for ((i = 0; i < secs * 5; i++)); do
+        [ "$(task_status "$id")" = "$status" ] && return 0
+        if [ -n "$pid" ] && ! e2e_pid_alive "$pid"; then
+            [ "$(task_status "$id")" = "$status" ]
+            return
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# Removes the containers through the shim, as containerd's users do: kill, delete, remove.
+remove_containers() {
+    local id
+    for id in "$@"; do
+        [ -n "$(task_status "$id")" ] || continue
+        e2e_ctr "$T_CMD" task kill -a -s SIGKILL "$id" >/dev/null 2>&1
+        wait_status "$id" STOPPED 30
+        e2e_ctr "$T_CMD" task delete "$id" >/dev/null 2>&1
+    done
+    for id in "$@"; do
+        e2e_ctr "$T_CMD" containers delete "$id" >/dev/null 2>&1
+    done
+    return 0
+}
+
+domain_exists() {
+    virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep -qx "cocoon-$1"
+}
+
+# expect_file FILE EXPECTED: compares FILE's bytes with EXPECTED (printf %s); diag on mismatch.
+expect_file() {
+    if cmp -s "$1" <(printf '%s' "$2"); then
+        return 0
+    fi
+    diag "expected output: $(printf '%s' "$2" | od -An -c | tr -s ' ' | head -c 200)" \
+         "got:             $(od -An -c "$1" | tr -s ' ' | tr -d '\n' | head -c 200)"
+    return 1
+}
+
+# --- setup ---
+
+e2e_install_packages >&2
+command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] ||
+    E2E_EXTRA_PACKAGES="busybox:busybox-static" e2e_install_packages >&2
+e2e_containerd_install >&2
+e2e_registry_install >&2
+for prog in containerd ctr runc virsh python3 docker-registry skopeo curl ss gzip base64; do
+    command -v "$prog" >/dev/null 2>&1 || { echo "Bail out! $prog is not installed"; exit 1; }
+done
+for f in "$SHIM" "$COCOONCTL" "$VMLINUX" "$INITRAMFS" "$CONFIGS_DIR/cocoon-dev.toml" \
+         "$CONFIGS_DIR/cocoon-snp.toml"; do
+    [ -e "$f" ] || { echo "Bail out! $f does not exist"; exit 1; }
+done
+if ! e2e_start_daemons >&2; then
+    echo "Bail out! virtlogd/libvirtd do not start"
+    exit 1
+fi
+# containerd finds containerd-shim-cocoon-v2 for io.containerd.cocoon.v2 through its PATH.
+if ! e2e_containerd_start "$(dirname "$SHIM")" >&2; then
+    echo "Bail out! containerd does not start (log: ${E2E_CTD_LOG:-none})"
+    exit 1
+fi
+if ! e2e_registry_start "$E2E_TMPDIR/registry" 5000 >&2; then
+    echo "Bail out! docker-registry does not start"
+    exit 1
+fi
+REF=$E2E_REG_ADDR/$REPO:latest
+GUEST_HOST=10.0.2.2:$E2E_REG_PORT   # the registry as the guest addresses it
+TOKEN=cocoon-marker-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+
+CTR_RUN=(ctr --address "$E2E_CTD_ADDRESS" --namespace "$E2E_CTD_NS" run --fifo-dir "$FIFO_DIR"
+         --runtime "$RUNTIME")
+
+cp "$CONFIGS_DIR/cocoon-dev.toml" "$COCOON_CFG"
+cat >"$COCOON_DIR/config.d/50-e2e.toml" <<EOF
+# Written by run-confidential.sh: the build tree's guest image, init-data allowed, every image
+# pulled in the guest, a state dir of this run.
+[hypervisor.libvirt]
+uri = "$E2E_LIBVIRT_URI"
+kernel = "$VMLINUX"
+initrd = "$INITRAMFS"
+enable_annotations = ["default_vcpus", "default_memory", "kernel_params", "cc_init_data"]
+
+[runtime]
+debug = true
+experimental_force_guest_pull = true
+state_dir = "$STATE_DIR"
+EOF
+cp "$COCOON_CFG" "$FW_CFG"
+cp "$COCOON_DIR/config.d/50-e2e.toml" "$FW_DIR/config.d/"
+cat >"$FW_DIR/config.d/60-firmware.toml" <<EOF
+[hypervisor.libvirt]
+enable_annotations = ["default_vcpus", "default_memory", "kernel_params", "cc_init_data", "firmware"]
+EOF
+chmod -R a+rX "$COCOON_DIR" "$FW_DIR"
+
+# The init-data document: sha384, an aa.toml as Kata's guests read it, and a value of this run.
+INITDATA=$E2E_TMPDIR/initdata.toml
+cat >"$INITDATA" <<EOF
+version = "0.1.0"
+algorithm = "sha384"
+
+[data]
+"aa.toml" = '''
+[token_configs]
+[token_configs.coco_as]
+url = "http://127.0.0.1:8080"
+
+[token_configs.kbs]
+url = "http://127.0.0.1:8080"
+'''
+"cocoon-e2e.run" = "$TOKEN"
+EOF
+
+# A policy in Kata's form; the test agent acts on the ExecProcessRequest default only.
+POLICY=$(base64 -w0 <<'EOF'
+package agent_policy
+
+default CreateContainerRequest := true
+default StartContainerRequest := true
+default RemoveContainerRequest := true
+default ReadStreamRequest := true
+default WaitProcessRequest := true
+default SignalProcessRequest := true
+default ExecProcessRequest := false
+EOF
+)
+
+echo "1..$PLAN"
+diag "shim $SHIM, containerd $E2E_CTD_ADDRESS (log $E2E_CTD_LOG)" \
+     "config $COCOON_CFG + config.d/50-e2e.toml, state_dir $STATE_DIR" \
+     "registry $E2E_REG_ADDR (log $E2E_REG_LOG), image $REF, token $TOKEN"
+
+# --- 1. guest pull ---
+
+begin
+st=1
+tar=$CACHE_DIR/busybox-oci-confidential.tar
+if ! python3 "$HERE/lib/mkimage.py" "$tar" --name "$BASE_IMAGE" >"$OUT/image" 2>&1; then
+    diag "mkimage.py failed"
+elif ! python3 "$HERE/lib/add-layer.py" "$tar" "$E2E_TMPDIR/oci-marker" --tag latest \
+        --file "cocoon-marker=$TOKEN"$'\n' >>"$OUT/image" 2>&1; then
+    diag "add-layer.py failed"
+elif ! e2e_registry_push "$E2E_TMPDIR/oci-marker:latest" "$REPO:latest" >>"$OUT/image" 2>&1; then
+    diag "skopeo copy to $E2E_REG_ADDR failed"
+elif ! e2e_ctr "$T_CMD" images pull --plain-http "$REF" >>"$OUT/image" 2>&1; then
+    diag "ctr images pull --plain-http $REF failed"
+else
+    st=0
+fi
+tap $st "guest pull: the registry on $E2E_REG_ADDR serves the marker image (skopeo push, ctr images pull --plain-http)"
+[ $st = 0 ] || { diag_file "output" "$OUT/image"; diag_file "registry log" "$E2E_REG_LOG" 10; }
+# The host's own pull came as Host 127.0.0.1:PORT; from here on, requests for 10.0.2.2 are the
+# guest's.
+
+# One pod for the rest of guest pull: `ctr run --rm ... sh -c 'cat /cocoon-marker && cat >/dev/null'`
+# in the background, its stdin a FIFO this script holds open, so the container runs (and the
+# checks below look at it) until the script closes its end; then it must exit 0 having printed
+# the token.
+begin
+id=${P}pull
+IDS+=("$id")
+reg_mark=$(wc -l <"$E2E_REG_LOG")
+mkfifo "$OUT/pull.stdin"
+# Not through a function: $! must be the `timeout` itself, for cleanup's SIGTERM to reach ctr.
+timeout -k 5 "$T_RUN" "${CTR_RUN[@]}" --runtime-config-path "$COCOON_CFG" --rm \
+    --annotation "$ANN_IMAGE=$REF" "$REF" "$id" sh -c 'cat /cocoon-marker && cat >/dev/null' \
+    <"$OUT/pull.stdin" >"$OUT/pull" 2>"$OUT/pull.err" &
+pull_pid=$!
+BG+=("$pull_pid")
+exec 7>"$OUT/pull.stdin"
+rootfs=$E2E_CTD_STATE/io.containerd.runtime.v2.task/$E2E_CTD_NS/$id/rootfs
+st=1
+pull_up=0
+if wait_status "$id" RUNNING "$T_RUN" "$pull_pid"; then
+    pull_up=1
+    [ -d "$rootfs" ] && [ -z "$(ls -A "$rootfs")" ] && ! mountpoint -q "$rootfs" && st=0
+fi
+tap $st "guest pull: ctr run of the marker image: RUNNING while the bundle's rootfs/ is an empty dir and not a mount point"
+if [ $st != 0 ]; then
+    diag "task status '$(task_status "$id")'; ctr run $(e2e_pid_alive "$pull_pid" && echo runs || echo exited)"
+    if [ $pull_up = 1 ]; then
+        diag "rootfs $rootfs: $([ -d "$rootfs" ] && echo dir || echo 'not a dir')," \
+             "$(mountpoint "$rootfs" 2>&1)," \
+             "entries: $(find "$rootfs" -mindepth 1 -maxdepth 1 2>/dev/null | head -n 10 | tr '\n' ' ')"
+    fi
+    diag_file "ctr stderr" "$OUT/pull.err"
+    diag_logs "$id"
+fi
+
+begin
+man=$(e2e_registry_gets "$GUEST_HOST" "$REPO" manifests "$reg_mark")
+blobs=$(e2e_registry_gets "$GUEST_HOST" "$REPO" blobs "$reg_mark")
+host_gets=$(e2e_registry_gets "$E2E_REG_ADDR" "$REPO" blobs "$reg_mark")
+st=1
+# The image has two layers; the guest needs at least those (and perhaps the config).
+[ $pull_up = 1 ] && [ "$man" -ge 1 ] && [ "$blobs" -ge 2 ] && [ "$host_gets" = 0 ] && st=0
+tap $st "guest pull: the registry served the guest (Host $GUEST_HOST) the manifest and the layers after the container was created"
+diag "registry, since ctr run: GETs for Host $GUEST_HOST: $man manifest(s), $blobs blob(s); for Host $E2E_REG_ADDR (the host): $host_gets blob(s)"
+[ $st = 0 ] || diag_file "registry log" "$E2E_REG_LOG" 10
+
+begin
+e2e_ctr "$T_CMD" task exec --fifo-dir "$FIFO_DIR" --exec-id e1 "$id" cat /cocoon-marker \
+    >"$OUT/pullexec" 2>"$OUT/pullexec.err"
+rc=$?
+st=1
+[ $pull_up = 1 ] && [ $rc = 0 ] && expect_file "$OUT/pullexec" "$TOKEN"$'\n' && st=0
+tap $st "guest pull: exec in the pod without a policy works and sees the pulled image (cat /cocoon-marker)"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr stderr" "$OUT/pullexec.err"; diag_logs "$id"; }
+
+begin
+exec 7>&-
+wait "$pull_pid"
+rc=$?
+BG=()
+st=1
+[ $rc = 0 ] && expect_file "$OUT/pull" "$TOKEN"$'\n' && st=0
+tap $st "guest pull: ctr run ... cat /cocoon-marker printed the image's token and exited 0 at the end of its stdin"
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc)"; diag_file "ctr stderr" "$OUT/pull.err"; diag_logs "$id"; }
+remove_containers "$id"
+
+# --- 2. init-data and 4. the agent policy, on one pod ---
+
+begin
+id=${P}cc
+IDS+=("$id")
+st=1
+cc_up=0
+if ! "$COCOONCTL" initdata digest --json "$INITDATA" >"$OUT/digest.json" 2>"$OUT/digest.err" ||
+        ! "$COCOONCTL" initdata annotate "$INITDATA" >"$OUT/annotation" 2>>"$OUT/digest.err"; then
+    diag "cocoonctl initdata digest/annotate failed"
+    diag_file "cocoonctl stderr" "$OUT/digest.err"
+else
+    ANNOTATION=$(cat "$OUT/annotation")
+    cocoon_run "$T_RUN" -d --annotation "$ANN_IMAGE=$REF" --annotation "$ANN_INITDATA=$ANNOTATION" \
+        --annotation "$ANN_POLICY=$POLICY" "$REF" "$id" sleep 600 >"$OUT/cc" 2>"$OUT/cc.err"
+    rc=$?
+    if [ $rc = 0 ] && wait_status "$id" RUNNING 10; then
+        cc_up=1
+        st=0
+    fi
+    [ $st = 0 ] || { diag "ctr exit $(rc_text $rc), task status '$(task_status "$id")'"; diag_file "ctr stderr" "$OUT/cc.err";
+                     diag_logs "$id"; }
+fi
+tap $st "init-data + policy: run -d with cc_init_data (sha384) and agent.policy annotations: RUNNING"
+
+begin
+want_digest=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["digest"])' "$OUT/digest.json" 2>/dev/null)
+console=$STATE_DIR/$id/console.log
+got=
+st=1
+if [ $cc_up = 1 ]; then
+    for ((i = 0; i < 150; i++)); do
+        got=$(tr -d '\r' <"$console" 2>/dev/null |
+              sed -n 's/.*cocoon-test-agent: initdata algorithm=\([a-z0-9]*\) digest=\([0-9a-f]*\).*/\1 \2/p' | head -n 1)
+        [ -n "$got" ] && break
+        sleep 0.2
+    done
+    [ -n "$want_digest" ] && [ "$got" = "sha384 $want_digest" ] && st=0
+fi
+tap $st "init-data: the guest agent's digest on the console equals cocoonctl initdata digest"
+diag "cocoonctl initdata digest: sha384 ${want_digest:-?}" "guest console:             ${got:-(no initdata line)}"
+[ $st = 0 ] || { diag_file "cocoonctl initdata digest --json" "$OUT/digest.json"; diag_logs "$id"; }
+
+begin
+st=1
+disk=
+if [ $cc_up = 1 ] && virsh -q -c "$E2E_LIBVIRT_URI" dumpxml "cocoon-$id" >"$OUT/domain.xml" 2>"$OUT/domain.err"; then
+    # "ro|rw DEVICE PATH" of each disk whose serial is initdata.
+    disk=$(python3 - "$OUT/domain.xml" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+for d in root.findall("./devices/disk"):
+    if (d.findtext("serial") or "").strip() == "initdata":
+        src = d.find("source")
+        path = src.get("file", "") if src is not None else ""
+        print("ro" if d.find("readonly") is not None else "rw", d.get("device"), path)
+EOF
+)
+    read -r d_ro d_dev d_path <<<"$disk"
+    # One such disk, read-only, and its image starts with Kata's magic.
+    [ "$(printf '%s\n' "$disk" | grep -c .)" = 1 ] && [ "$d_ro" = ro ] && [ "$d_dev" = disk ] &&
+        [ "$(head -c 8 "${d_path:-/nonexistent}" 2>/dev/null)" = initdata ] && st=0
+fi
+tap $st "init-data: the live domain has one read-only disk with serial initdata (image magic \"initdata\")"
+diag "initdata disk in the domain XML: ${disk:-none}"
+[ $st = 0 ] || { diag_file "virsh stderr" "$OUT/domain.err"; grep -n -B3 -A8 initdata "$OUT/domain.xml" 2>/dev/null | head -n 20 | sed 's/^/#   /'; }
+
+begin
+st=1
+want_hd=$(python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])[:32]).decode())' "$want_digest" 2>/dev/null)
+got_hd=
+if "$COCOONCTL" render --config "$CONFIGS_DIR/cocoon-snp.toml" --id "$id" \
+        --annotation "$ANN_INITDATA=${ANNOTATION:-}" >"$OUT/render.xml" 2>"$OUT/render.err"; then
+    got_hd=$(sed -n 's/.*<hostData>\([^<]*\)<\/hostData>.*/\1/p' "$OUT/render.xml" | head -n 1)
+    [ -n "$want_hd" ] && [ "$got_hd" = "$want_hd" ] && st=0
+fi
+tap $st "init-data: on SNP the digest is the domain's <hostData> (cocoonctl render of cocoon-snp.toml)"
+diag "SNP <hostData> the shim binds for this init-data: ${got_hd:-none} (base64 of digest[0:32]: ${want_hd:-?})"
+[ $st = 0 ] || { diag_file "cocoonctl render stderr" "$OUT/render.err"; grep -n -A12 '<launchSecurity' "$OUT/render.xml" 2>/dev/null | sed 's/^/#   /'; }
+
+begin
+# An exec that fails to start is quick; 30 s is plenty.
+e2e_ctr 30 task exec --fifo-dir "$FIFO_DIR" --exec-id e1 "$id" echo hi >"$OUT/policy" 2>"$OUT/policy.err"
+rc=$?
+st=1
+[ $cc_up = 1 ] && [ $rc != 0 ] && [ $rc != 124 ] && [ $rc != 137 ] && ! grep -qx hi "$OUT/policy" &&
+    grep -qF 'blocked by policy' "$OUT/policy.err" &&
+    grep -qiE 'permission ?denied|permission_denied' "$OUT/policy.err" &&
+    [ "$(task_status "$id")" = RUNNING ] && st=0
+tap $st "policy: exec is refused with the agent's PERMISSION_DENIED \"blocked by policy\"; the container keeps running"
+diag "ctr task exec exit $(rc_text $rc); its stderr: $(head -c 400 "$OUT/policy.err" | tr '\n' ' ')"
+if [ $st != 0 ]; then
+    diag "task status '$(task_status "$id")'"
+    if grep -qF 'blocked by policy' "$OUT/policy.err" &&
+            ! grep -qiE 'permission ?denied|permission_denied' "$OUT/policy.err"; then
+        diag "containerd 1.6 turns a shim's gRPC PermissionDenied into \"unknown\" (errdefs.FromGRPC):" \
+             "the code reaches ctr only when the shim's message names it"
+    fi
+    diag_file "ctr stdout" "$OUT/policy"
+    diag_logs "$id"
+fi
+remove_containers "$id"
+
+# --- 3. bad init-data and annotations that are not allowed: no VM ---
+
+# bad_run NAME DESCRIPTION PATTERN... -- ANNOTATION...: ctr run must fail (not time out), its
+# stderr must contain every PATTERN (fixed strings), and no domain for the id may exist.
+bad_run() {
+    local name=$1 desc=$2 id=${P}$1 rc st=1 pats=() anns=() p
+    shift 2
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do pats+=("$1"); shift; done
+    shift
+    for p in "$@"; do anns+=(--annotation "$p"); done
+    begin
+    IDS+=("$id")
+    cocoon_run "$T_RUN" --rm --annotation "$ANN_IMAGE=$REF" "${anns[@]}" "$REF" "$id" true \
+        >"$OUT/$name" 2>"$OUT/$name.err"
+    rc=$?
+    if [ $rc != 0 ] && [ $rc != 124 ] && [ $rc != 137 ] && ! domain_exists "$id"; then
+        st=0
+        for p in "${pats[@]}"; do
+            grep -qF -- "$p" "$OUT/$name.err" || st=1
+        done
+    fi
+    tap $st "$desc"
+    diag "ctr run exit $(rc_text $rc); its stderr: $(tr '\n' ' ' <"$OUT/$name.err" | cut -c1-400)"
+    if [ $st != 0 ]; then
+        diag "wanted in ctr's stderr: ${pats[*]}"
+        domain_exists "$id" && diag "domain cocoon-$id exists"
+        diag_logs "$id"
+    fi
+    remove_containers "$id"
+    RUN_CFG=
+}
+
+bad_run badb64 "bad init-data: cc_init_data=not-base64! fails the pod naming init-data and base64; no domain" \
+    init-data base64 -- "$ANN_INITDATA=not-base64!"
+
+MD5=$(printf 'version = "0.1.0"\nalgorithm = "md5"\n\n[data]\n' | gzip -c | base64 -w0)
+bad_run md5 "bad init-data: algorithm \"md5\" fails the pod naming init-data and md5; no domain" \
+    init-data md5 -- "$ANN_INITDATA=$MD5"
+
+FW=/tmp/cocoon-e2e-not-allowed.fd
+bad_run fw "annotation $ANN_HV.firmware not in enable_annotations fails the pod naming it and enable_annotations" \
+    "$ANN_HV.firmware" enable_annotations -- "$ANN_HV.firmware=$FW"
+
+RUN_CFG=$FW_CFG
+bad_run fwpath "firmware enabled, $FW matching no valid_firmware_paths glob fails the pod naming it and valid_firmware_paths" \
+    "$ANN_HV.firmware" valid_firmware_paths -- "$ANN_HV.firmware=$FW"
+
+# --- 5. nothing left behind ---
+
+begin
+# Shims exit once containerd removed their last container; give them a moment.
+for ((i = 0; i < 100; i++)); do
+    [ -z "$(e2e_containerd_shim_pids)" ] && break
+    sleep 0.2
+done
+for ((i = 0; i < 50; i++)); do
+    virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep -q "^cocoon-$P" || break
+    sleep 0.2
+done
+doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep "^cocoon-$P" || true)
+tap "$([ -z "$doms" ]; echo $?)" "after: no domain cocoon-$P* left"
+[ -z "$doms" ] || diag "domains: $(echo "$doms" | tr '\n' ' ')"
+others=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep '^cocoon-' | grep -v "^cocoon-$P" || true)
+[ -z "$others" ] || diag "(other runs' domains, not this test's: $(echo "$others" | tr '\n' ' '))"
+
+pids=$(e2e_containerd_shim_pids)
+tap "$([ -z "$pids" ]; echo $?)" "after: no containerd-shim-cocoon-v2 of this containerd left"
+for pid in $pids; do diag "pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"; done
+
+left=()
+for id in "${IDS[@]}"; do
+    s=$(e2e_containerd_shim_socket "$id")
+    [ ! -e "$s" ] || left+=("$s ($id)")
+done
+tap "${#left[@]}" "after: no shim socket of these containers left in /run/containerd/s"
+[ ${#left[@]} = 0 ] || diag "${left[@]}"
+
+bundles=$(ls -A "$E2E_CTD_STATE/io.containerd.runtime.v2.task/$E2E_CTD_NS" 2>/dev/null || true)
+tap "$([ -z "$bundles" ]; echo $?)" "after: no bundle left in the test containerd's state dir"
+[ -z "$bundles" ] || diag "bundles: $(echo "$bundles" | tr '\n' ' ')"
+
+state=$(ls -A "$STATE_DIR" 2>/dev/null || true)
+tap "$([ -z "$state" ]; echo $?)" "after: the shim's state_dir is empty"
+[ -z "$state" ] || diag "$(find "$STATE_DIR" -mindepth 1 | head -n 20)"
+
+begin
+reg_pid=$E2E_REG_PID
+e2e_registry_stop >&2
+st=1
+[ -n "$reg_pid" ] && ! e2e_pid_alive "$reg_pid" && ! e2e_registry_port_busy "$E2E_REG_PORT" && st=0
+tap $st "after: the registry is stopped (pid ${reg_pid:-?} gone, nothing listens on $E2E_REG_ADDR)"
+
+diag "total $(($(date +%s) - T_START)) s"
+if [ "$N" != "$PLAN" ]; then
+    diag "ran $N checks, planned $PLAN"
+    FAILED=1
+fi
+exit "$FAILED"
