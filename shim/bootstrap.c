@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <linux/close_range.h>
@@ -34,6 +33,7 @@
 #include "containerd/types/introspection.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "shim/config.h"
@@ -272,8 +272,8 @@ static bool is_runtime_options(const char *type_url)
            strcmp(name, "cri-containerd.runtimeoptions.v1.Options") == 0;
 }
 
-static int config_path_from_any(const Google__Protobuf__Any *any, char **config_path,
-                                struct error *err)
+int shim_config_path_from_any(const Google__Protobuf__Any *any, char **config_path,
+                              struct error *err)
 {
     if (!any->type_url || !is_runtime_options(any->type_url))
         return 0; /* another runtime's options: nothing for us */
@@ -317,7 +317,7 @@ int shim_read_start_options(int fd, const struct shim_flags *f, char **config_pa
         for (size_t i = 0; i < bp->n_extensions; i++) {
             const Google__Protobuf__Any *any = bp->extensions[i]->value;
             if (any && any->type_url && is_runtime_options(any->type_url))
-                return config_path_from_any(any, config_path, err);
+                return shim_config_path_from_any(any, config_path, err);
         }
         return 0;
     }
@@ -335,7 +335,7 @@ int shim_read_start_options(int fd, const struct shim_flags *f, char **config_pa
                       "type_url",
                       len);
     else
-        r = config_path_from_any(any, config_path, err);
+        r = shim_config_path_from_any(any, config_path, err);
     google__protobuf__any__free_unpacked(any, NULL);
     return r;
 }
@@ -872,18 +872,12 @@ static void kill_daemon(pid_t pid)
         usleep(10 * 1000);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    if (remove(path) < 0 && errno != ENOENT)
-        log_warn("delete: remove %s: %s", path, strerror(errno));
-    return 0;
-}
-
 /* rm -rf that neither follows symlinks nor crosses into mounts. */
 static void remove_tree(const char *dir)
 {
-    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
-        log_warn("delete: remove %s: %s", dir, strerror(errno));
+    _cleanup_(error_clear) struct error err = ERROR_INIT;
+    if (fs_remove_tree(dir, &err) < 0)
+        log_warn("delete: %s", err.msg);
 }
 
 static void remove_dead_socket(const struct shim_flags *f)

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "google/protobuf/any.pb-c.h"
 #include "lib/error.h"
 
 /* Go flag syntax: -flag value, -flag=value, --flag; booleans take no value. */
@@ -54,6 +55,12 @@ int shim_flags_parse(int argc, char **argv, struct shim_flags *f, struct error *
  * caller frees it. Input that decodes as neither is GRPC_INVALID_ARGUMENT. */
 int shim_read_start_options(int fd, const struct shim_flags *f, char **config_path,
                             struct error *err);
+
+/* The config path in runtime options (runtimeoptions.v1.Options, also under CRI's legacy type
+ * name), as containerd sends them on `start`'s stdin and in CreateTaskRequest.options. Another
+ * runtime's options leave *config_path NULL; options that do not decode are an error. */
+int shim_config_path_from_any(const Google__Protobuf__Any *any, char **config_path,
+                              struct error *err);
 
 /* "unix:///run/containerd/s/" + hex(sha256(<address>/<namespace>/<group>)), the path cleaned as
  * Go's filepath.Join does; socket_dir replaces /run/containerd/s when not NULL. Caller frees. */

@@ -11,32 +11,13 @@
 
 #include "annotations/guest-pull.h"
 #include "containerd/events/task.pb-c.h"
-#include "containerd/runtimeoptions/v1/api.pb-c.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "shim/bootstrap.h"
 #include "shim/guest-files.h"
 #include "shim/oci.h"
 #include "shim/task.h"
-
-/* ConfigPath from CreateTaskRequest.options (runtimeoptions.v1.Options), or NULL. */
-static int options_config_path(const Google__Protobuf__Any *opts, char **path, struct error *err)
-{
-    *path = NULL;
-    if (!opts || !opts->type_url || !(type_url_is(opts->type_url, "runtimeoptions.v1.Options") ||
-                                      type_url_is(opts->type_url,
-                                                  "cri-containerd.runtimeoptions.v1.Options")))
-        return 0;
-    Runtimeoptions__V1__Options *o =
-        runtimeoptions__v1__options__unpack(NULL, opts->value.len, opts->value.data);
-    if (!o)
-        return error_set(err, GRPC_INVALID_ARGUMENT, "options: %s does not decode",
-                         opts->type_url);
-    if (o->config_path && *o->config_path)
-        *path = xstrdup(o->config_path);
-    runtimeoptions__v1__options__free_unpacked(o, NULL);
-    return 0;
-}
 
 #define GUEST_FILE_MAX (1024 * 1024)
 
@@ -183,7 +164,7 @@ int task_create(struct pod *pod, const Containerd__Task__V2__CreateTaskRequest *
     if (req->checkpoint && *req->checkpoint)
         return error_set(err, GRPC_UNIMPLEMENTED, "create: restoring a checkpoint is not supported");
     _cleanup_free_ char *config_path = NULL;
-    if (options_config_path(req->options, &config_path, err) < 0 ||
+    if ((req->options && shim_config_path_from_any(req->options, &config_path, err) < 0) ||
         pod_load_config(pod, config_path, req->bundle, err) < 0)
         return -1;
     struct create_plan c = {0};
