@@ -80,10 +80,10 @@ ANN=io.katacontainers.config.hypervisor.cc_init_data=$INITDATA
 
 echo
 echo "demo: ctr run --runtime io.containerd.cocoon.v2 $IMAGE $ID (the VM boots under TCG: ~10-30 s)"
-e2e_ctr 180 run -d --runtime io.containerd.cocoon.v2 --runtime-config-path "$CFG_DIR/cocoon.toml" \
+e2e_ctr 180 run -d --fifo-dir "$E2E_TMPDIR/fifo" --runtime io.containerd.cocoon.v2 --runtime-config-path "$CFG_DIR/cocoon.toml" \
     --annotation "$ANN" "$IMAGE" "$ID" sleep 600
 echo "demo: the container's output:"
-e2e_ctr 60 task exec --exec-id hello "$ID" sh -c \
+e2e_ctr 60 task exec --fifo-dir "$E2E_TMPDIR/fifo" --exec-id hello "$ID" sh -c \
     'echo "  Hello from a container in a cocoon VM"; echo "  guest kernel: $(uname -r)"; echo "  vCPUs: $(nproc)"'
 echo "demo: ctr task ls:"
 e2e_ctr 30 task ls | sed 's/^/  /'
