@@ -116,10 +116,7 @@ echo "  on TDX it is MRCONFIGID; cocoonctl render --config configs/cocoon-tdx.to
     grep -E "mrConfigId" | sed 's/^ */    /'
 
 e2e_ctr 30 task kill -s SIGKILL "$ID"
-for _ in $(seq 1 50); do
-    e2e_ctr 30 task ls | grep -q "^$ID .*STOPPED" && break
-    sleep 0.2
-done
+e2e_wait_status "$ID" STOPPED 10 || true
 e2e_ctr 60 task delete "$ID" >/dev/null
 e2e_ctr 30 containers delete "$ID"
 echo

@@ -173,23 +173,10 @@ trap 'exit 143' TERM
 
 now() { echo "${EPOCHREALTIME/[.,]/}"; }   # microseconds, no fork
 
-task_status() {
-    e2e_ctr 30 task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'
-}
-
-wait_status() { # ID STATUS SECONDS
-    local i
-    for ((i = 0; i < $3 * 5; i++)); do
-        [ "$(task_status "$1")" = "$2" ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-
 remove_container() {
-    if [ -n "$(task_status "$1")" ]; then
+    if [ -n "$(e2e_task_status "$1")" ]; then
         e2e_ctr "$T_CMD" task kill -a -s SIGKILL "$1" >/dev/null 2>&1
-        wait_status "$1" STOPPED 30
+        e2e_wait_status "$1" STOPPED 30
         e2e_ctr "$T_CMD" task delete "$1" >/dev/null 2>&1
     fi
     e2e_ctr "$T_CMD" containers delete "$1" >/dev/null 2>&1
@@ -345,7 +332,7 @@ relay_medians() { # MODE KIND
 run_sleeper() { # KIND ID
     IDS+=("$2")
     if ! run_ctr "$1" "$T_RUN" -d "$IMAGE" "$2" sleep 600 >"$OUT/mem-$2" 2>&1 ||
-            ! wait_status "$2" RUNNING 30; then
+            ! e2e_wait_status "$2" RUNNING 30; then
         cat "$OUT/mem-$2" >&2
         fail "memory: $1 container $2 does not run"
     fi

@@ -136,38 +136,8 @@ trap 'exit 130' INT TERM
 
 # --- TAP ---
 
-N=0
-FAILED=0
-CHECK_T0=
-CTD_MARK=0
-
-# Starts a check: remembers the time and how far the containerd log went.
-begin() {
-    CHECK_T0=$(date +%s%N)
-    CTD_MARK=$(wc -l <"$E2E_CTD_LOG" 2>/dev/null || echo 0)
-}
-
-# tap STATUS DESCRIPTION: ok when STATUS is 0; the time since `begin` goes with it.
-tap() {
-    local st=$1 desc=$2 ms=""
-    [ -z "$CHECK_T0" ] || ms=" ($((($(date +%s%N) - CHECK_T0) / 1000000)) ms)"
-    N=$((N + 1))
-    if [ "$st" = 0 ]; then
-        echo "ok $N - $desc$ms"
-    else
-        echo "not ok $N - $desc$ms"
-        FAILED=1
-    fi
-}
-
-diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
-
-# diag_file TITLE FILE [LINES]: the file's last lines, non-printable bytes escaped.
-diag_file() {
-    [ -s "$2" ] || return 0
-    diag "--- $1 (last ${3:-15} lines):"
-    tail -n "${3:-15}" "$2" | cut -c1-400 | cat -v | sed 's/^/#   /'
-}
+# shellcheck source-path=SCRIPTDIR source=lib/tap.sh
+. "$HERE/lib/tap.sh"
 
 # diag_logs ID [POD]: containerd's log since `begin` (the shims' stderr is in it) about ID or at
 # warning level and above, the VM's console and libvirt's QEMU log.
@@ -200,32 +170,13 @@ cocoon_run() {
     timeout -k 5 "$secs" "${CTR_RUN[@]}" --runtime-config-path "${RUN_CFG:-$COCOON_CFG}" "$@"
 }
 
-task_status() {
-    e2e_ctr 30 task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'
-}
-
-# wait_status ID STATUS SECONDS [PID]: polls `ctr task ls`; gives up early when PID (the ctr run
-# that should have started the task) has exited.
-wait_status() {
-    local id=$1 status=$2 secs=$3 pid=${4:-} i
-    for ((i = 0; i < secs * 5; i++)); do
-        [ "$(task_status "$id")" = "$status" ] && return 0
-        if [ -n "$pid" ] && ! e2e_pid_alive "$pid"; then
-            [ "$(task_status "$id")" = "$status" ]
-            return
-        fi
-        sleep 0.2
-    done
-    return 1
-}
-
 # Removes the containers through the shim, as containerd's users do: kill, delete, remove.
 remove_containers() {
     local id
     for id in "$@"; do
-        [ -n "$(task_status "$id")" ] || continue
+        [ -n "$(e2e_task_status "$id")" ] || continue
         e2e_ctr "$T_CMD" task kill -a -s SIGKILL "$id" >/dev/null 2>&1
-        wait_status "$id" STOPPED 30
+        e2e_wait_status "$id" STOPPED 30
         e2e_ctr "$T_CMD" task delete "$id" >/dev/null 2>&1
     done
     for id in "$@"; do
@@ -383,13 +334,13 @@ exec 7>"$OUT/pull.stdin"
 rootfs=$E2E_CTD_STATE/io.containerd.runtime.v2.task/$E2E_CTD_NS/$id/rootfs
 st=1
 pull_up=0
-if wait_status "$id" RUNNING "$T_RUN" "$pull_pid"; then
+if e2e_wait_status "$id" RUNNING "$T_RUN" "$pull_pid"; then
     pull_up=1
     [ -d "$rootfs" ] && [ -z "$(ls -A "$rootfs")" ] && ! mountpoint -q "$rootfs" && st=0
 fi
 tap $st "guest pull: ctr run of the marker image: RUNNING while the bundle's rootfs/ is an empty dir and not a mount point"
 if [ $st != 0 ]; then
-    diag "task status '$(task_status "$id")'; ctr run $(e2e_pid_alive "$pull_pid" && echo runs || echo exited)"
+    diag "task status '$(e2e_task_status "$id")'; ctr run $(e2e_pid_alive "$pull_pid" && echo runs || echo exited)"
     if [ $pull_up = 1 ]; then
         diag "rootfs $rootfs: $([ -d "$rootfs" ] && echo dir || echo 'not a dir')," \
              "$(mountpoint "$rootfs" 2>&1)," \
@@ -446,11 +397,11 @@ else
     cocoon_run "$T_RUN" -d --annotation "$ANN_IMAGE=$REF" --annotation "$ANN_INITDATA=$ANNOTATION" \
         --annotation "$ANN_POLICY=$POLICY" "$REF" "$id" sleep 600 >"$OUT/cc" 2>"$OUT/cc.err"
     rc=$?
-    if [ $rc = 0 ] && wait_status "$id" RUNNING 10; then
+    if [ $rc = 0 ] && e2e_wait_status "$id" RUNNING 10; then
         cc_up=1
         st=0
     fi
-    [ $st = 0 ] || { diag "ctr exit $(rc_text $rc), task status '$(task_status "$id")'"; diag_file "ctr stderr" "$OUT/cc.err";
+    [ $st = 0 ] || { diag "ctr exit $(rc_text $rc), task status '$(e2e_task_status "$id")'"; diag_file "ctr stderr" "$OUT/cc.err";
                      diag_logs "$id"; }
 fi
 tap $st "init-data + policy: run -d with cc_init_data (sha384) and agent.policy annotations: RUNNING"
@@ -519,11 +470,11 @@ st=1
 [ $cc_up = 1 ] && [ $rc != 0 ] && [ $rc != 124 ] && [ $rc != 137 ] && ! grep -qx hi "$OUT/policy" &&
     grep -qF 'blocked by policy' "$OUT/policy.err" &&
     grep -qiE 'permission ?denied|permission_denied' "$OUT/policy.err" &&
-    [ "$(task_status "$id")" = RUNNING ] && st=0
+    [ "$(e2e_task_status "$id")" = RUNNING ] && st=0
 tap $st "policy: exec is refused with the agent's PERMISSION_DENIED \"blocked by policy\"; the container keeps running"
 diag "ctr task exec exit $(rc_text $rc); its stderr: $(head -c 400 "$OUT/policy.err" | tr '\n' ' ')"
 if [ $st != 0 ]; then
-    diag "task status '$(task_status "$id")'"
+    diag "task status '$(e2e_task_status "$id")'"
     if grep -qF 'blocked by policy' "$OUT/policy.err" &&
             ! grep -qiE 'permission ?denied|permission_denied' "$OUT/policy.err"; then
         diag "containerd 1.6 turns a shim's gRPC PermissionDenied into \"unknown\" (errdefs.FromGRPC):" \

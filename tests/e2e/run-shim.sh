@@ -156,33 +156,13 @@ run_cocoon() {
     run_to "$out" "$err" timeout -k 5 "$secs" "${CTR_RUN[@]}" "$@"
 }
 
-# The status column of `ctr task ls` for id, or nothing.
-task_status() {
-    e2e_ctr 30 task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'
-}
-
-# wait_status ID STATUS SECONDS [PID]: polls `ctr task ls`; gives up early when PID (the ctr run
-# that should have started the task) has exited.
-wait_status() {
-    local id=$1 status=$2 secs=$3 pid=${4:-} i
-    for ((i = 0; i < secs * 5; i++)); do
-        [ "$(task_status "$id")" = "$status" ] && return 0
-        if [ -n "$pid" ] && ! e2e_pid_alive "$pid"; then
-            [ "$(task_status "$id")" = "$status" ]
-            return
-        fi
-        sleep 0.2
-    done
-    return 1
-}
-
 # Removes the containers through the shim, as containerd's users do: kill, delete, remove.
 remove_containers() {
     local id
     for id in "$@"; do
-        [ -n "$(task_status "$id")" ] || continue
+        [ -n "$(e2e_task_status "$id")" ] || continue
         run_ctr /dev/null /dev/null "$T_CMD" task kill -a -s SIGKILL "$id"
-        wait_status "$id" STOPPED 30
+        e2e_wait_status "$id" STOPPED 30
         run_ctr /dev/null /dev/null "$T_CMD" task delete "$id"
     done
     for id in "$@"; do
@@ -193,38 +173,8 @@ remove_containers() {
 
 # --- TAP ---
 
-N=0
-FAILED=0
-CHECK_T0=
-CTD_MARK=0
-
-# Starts a check: remembers the time and how far the containerd log went.
-begin() {
-    CHECK_T0=$(date +%s%N)
-    CTD_MARK=$(wc -l <"$E2E_CTD_LOG" 2>/dev/null || echo 0)
-}
-
-# tap STATUS DESCRIPTION: ok when STATUS is 0; the time since `begin` goes with it.
-tap() {
-    local st=$1 desc=$2 ms=""
-    [ -z "$CHECK_T0" ] || ms=" ($((($(date +%s%N) - CHECK_T0) / 1000000)) ms)"
-    N=$((N + 1))
-    if [ "$st" = 0 ]; then
-        echo "ok $N - $desc$ms"
-    else
-        echo "not ok $N - $desc$ms"
-        FAILED=1
-    fi
-}
-
-diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
-
-# diag_file TITLE FILE [LINES]: the file's last lines, non-printable bytes escaped.
-diag_file() {
-    [ -s "$2" ] || return 0
-    diag "--- $1 (last ${3:-15} lines):"
-    tail -n "${3:-15}" "$2" | cut -c1-400 | cat -v | sed 's/^/#   /'
-}
+# shellcheck source-path=SCRIPTDIR source=lib/tap.sh
+. "$HERE/lib/tap.sh"
 
 # What to show when a check about container/pod id failed: containerd's log since `begin`
 # (the shims' stderr is in it) about id or at warning level and above, the VM's console and
@@ -405,9 +355,9 @@ IDS+=("$id")
 run_cocoon "$OUT/long" "$OUT/long.err" "$T_RUN" -d "$IMAGE" "$id" sleep 600
 rc=$?
 st=1
-[ $rc = 0 ] && wait_status "$id" RUNNING 10 && st=0
+[ $rc = 0 ] && e2e_wait_status "$id" RUNNING 10 && st=0
 tap $st "run -d sleep 600: task ls shows it RUNNING"
-[ $st = 0 ] || { diag "ctr exit $(rc_text $rc), task status '$(task_status "$id")'";
+[ $st = 0 ] || { diag "ctr exit $(rc_text $rc), task status '$(e2e_task_status "$id")'";
                  diag_file "ctr stderr" "$OUT/long.err"; diag_logs "$id"; }
 
 begin
@@ -446,14 +396,14 @@ st=1
 got=
 : >"$OUT/term"
 if run_ctr "$OUT/term.kill" "$OUT/term" "$T_CMD" task kill -s SIGTERM "$id" &&
-        wait_status "$id" STOPPED 30; then
+        e2e_wait_status "$id" STOPPED 30; then
     # ctr 1.6 has no `task wait`; `task delete` warns "... exit with non-zero exit code N".
     run_ctr "$OUT/term.delete" "$OUT/term" "$T_CMD" task delete "$id"
     got=$(sed -n 's/.*exit with non-zero exit code \([0-9]*\).*/\1/p' "$OUT/term" | head -n 1)
     [ "$got" = 143 ] && st=0
 fi
 tap $st "task kill -s SIGTERM: the task stops with status 143"
-[ $st = 0 ] || { diag "exit status '${got}', task status '$(task_status "$id")'";
+[ $st = 0 ] || { diag "exit status '${got}', task status '$(e2e_task_status "$id")'";
                  diag_file "ctr stderr" "$OUT/term"; diag_logs "$id"; }
 remove_containers "$id"
 
@@ -467,7 +417,7 @@ kill_check() {
     IDS+=("$id")
     timeout -k 5 "$T_RUN" "${CTR_RUN[@]}" --rm "$IMAGE" "$id" "$@" >"$OUT/$name" 2>"$OUT/$name.err" &
     BG=$!
-    if wait_status "$id" RUNNING "$T_RUN" "$BG"; then
+    if e2e_wait_status "$id" RUNNING "$T_RUN" "$BG"; then
         for ((i = 0; i < 100; i++)); do
             [ -z "$ready" ] || grep -qx "$ready" "$OUT/$name" && break
             sleep 0.2
@@ -498,9 +448,9 @@ run_cocoon "$OUT/pod" "$OUT/pod.err" "$T_RUN" -d --annotation io.kubernetes.cri.
     --annotation "io.kubernetes.cri.sandbox-id=$sb" "$IMAGE" "$sb" sleep 600 &&
 run_cocoon "$OUT/pod-c1" "$OUT/pod-c1.err" "$T_RUN" -d --annotation io.kubernetes.cri.container-type=container \
     --annotation "io.kubernetes.cri.sandbox-id=$sb" "$IMAGE" "$c1" sleep 600 &&
-    wait_status "$sb" RUNNING 10 && wait_status "$c1" RUNNING 10 && st=0
+    e2e_wait_status "$sb" RUNNING 10 && e2e_wait_status "$c1" RUNNING 10 && st=0
 tap $st "pod: a sandbox and a container of it (CRI annotations) both RUNNING"
-[ $st = 0 ] || { diag "task status: $sb '$(task_status "$sb")', $c1 '$(task_status "$c1")'";
+[ $st = 0 ] || { diag "task status: $sb '$(e2e_task_status "$sb")', $c1 '$(e2e_task_status "$c1")'";
                  diag_file "ctr run $sb: stderr" "$OUT/pod.err";
                  diag_file "ctr run $c1: stderr" "$OUT/pod-c1.err"; diag_logs "$P" "$sb"; }
 

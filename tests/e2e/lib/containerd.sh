@@ -7,6 +7,7 @@
 #   e2e_containerd_install                 # apt-get install containerd, runc when missing
 #   e2e_containerd_start [SHIM_DIR]        # SHIM_DIR goes first in containerd's (so shims') PATH
 #   e2e_ctr SECONDS images ls              # ctr against it, in $E2E_CTD_NS, under `timeout`
+#   e2e_task_status ID / e2e_wait_status ID STATUS SECONDS [PID]   # `ctr task ls` status
 #   e2e_containerd_stop                    # tasks and containers removed, then the daemon; twice is fine
 #
 # After e2e_containerd_start: E2E_CTD_DIR (the daemon's dir), E2E_CTD_ADDRESS (gRPC socket),
@@ -218,4 +219,24 @@ e2e_containerd_stop() {
 e2e_containerd_shim_socket() {
     printf '/run/containerd/s/%s\n' \
         "$(printf '%s' "$E2E_CTD_ADDRESS/$E2E_CTD_NS/$1" | sha256sum | cut -d' ' -f1)"
+}
+
+# The status column of `ctr task ls` for id, or nothing.
+e2e_task_status() {
+    e2e_ctr 30 task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'
+}
+
+# e2e_wait_status ID STATUS SECONDS [PID]: polls `ctr task ls`; gives up early when PID (the ctr run
+# that should have started the task) has exited.
+e2e_wait_status() {
+    local id=$1 status=$2 secs=$3 pid=${4:-} i
+    for ((i = 0; i < secs * 5; i++)); do
+        [ "$(e2e_task_status "$id")" = "$status" ] && return 0
+        if [ -n "$pid" ] && ! e2e_pid_alive "$pid"; then
+            [ "$(e2e_task_status "$id")" = "$status" ]
+            return
+        fi
+        sleep 0.2
+    done
+    return 1
 }
