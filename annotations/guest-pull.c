@@ -5,130 +5,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "annotations/initdata.h"
+#include "lib/base64.h"
 #include "lib/cleanup.h"
+#include "lib/parse.h"
 #include "lib/xalloc.h"
-
-#define CRI_CONTAINER_TYPE "io.kubernetes.cri.container-type"
-#define CRIO_CONTAINER_TYPE "io.kubernetes.cri-o.ContainerType"
-#define CRI_IMAGE_NAME "io.kubernetes.cri.image-name"
-#define CRIO_IMAGE_NAME "io.kubernetes.cri-o.ImageName"
-/* Kata deletes these from the spec before anything reads its annotations (katautils/create.go
- * CreateSandbox, CreateContainer), so they never reach the metadata either. */
-#define POLICY_ANNOTATION "io.katacontainers.config.agent.policy"
 
 #define PREFIX "guest pull: "
 #define OPT GUEST_PULL_VOLUME_OPTION
-
-static const char *ann_get(const struct guest_pull_input *in, const char *key)
-{
-    for (size_t i = 0; i < in->n_anns; i++)
-        if (in->anns[i].key && strcmp(in->anns[i].key, key) == 0)
-            return in->anns[i].value ? in->anns[i].value : "";
-    return NULL;
-}
 
 /* ---- guest_pull_forced ---- */
 
 int guest_pull_forced(bool configured, const struct annotation *anns, size_t n_anns, bool *force,
                       struct error *err)
 {
-    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
     *force = configured;
-    const char *v = NULL;
-    for (size_t i = 0; i < n_anns && !v; i++)
-        if (anns[i].key && strcmp(anns[i].key, GUEST_PULL_FORCE_ANNOTATION) == 0)
-            v = anns[i].value ? anns[i].value : "";
-    if (!v)
-        return 0;
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcmp(v, yes[i]) == 0) {
-            *force = true;
-            return 0;
-        }
-        if (strcmp(v, no[i]) == 0) {
-            *force = false;
-            return 0;
-        }
-    }
-    return error_set(err, GRPC_INVALID_ARGUMENT,
-                     PREFIX "annotation " GUEST_PULL_FORCE_ANNOTATION
-                            ": \"%s\" is not a boolean (use \"true\" or \"false\")",
-                     v);
+    const char *v = annotation_get(anns, n_anns, ANNOTATION_FORCE_GUEST_PULL);
+    if (v && parse_go_bool(v, force) < 0)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         PREFIX "annotation " ANNOTATION_FORCE_GUEST_PULL
+                                ": \"%s\" is not a boolean (use \"true\" or \"false\")",
+                         v);
+    return 0;
 }
 
 /* ---- the KataVirtualVolume option ---- */
-
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard alphabet with '=' padding, as Go's base64.StdEncoding.DecodeString (which skips CR and
- * LF). The result is NUL-terminated (not counted). */
-static int b64_decode(const char *s, char **out, size_t *out_len, struct error *err)
-{
-    size_t len = strlen(s);
-    _cleanup_free_ char *buf = xmalloc(len / 4 * 3 + 4);
-    size_t n = 0, quad = 0, pad = 0;
-    uint32_t acc = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '\r' || c == '\n')
-            continue;
-        if (c == '=') {
-            if (quad < 2)
-                return error_set(err, GRPC_INVALID_ARGUMENT,
-                                 PREFIX OPT ": not base64: '=' at offset %zu", i);
-            pad++;
-        } else if (pad || b64_value(c) < 0) {
-            return error_set(err, GRPC_INVALID_ARGUMENT,
-                             PREFIX OPT ": not base64: unexpected character at offset %zu", i);
-        } else {
-            acc = acc << 6 | (uint32_t)b64_value(c);
-        }
-        if (++quad < 4)
-            continue;
-        if (pad == 0) {
-            buf[n++] = (char)(acc >> 16);
-            buf[n++] = (char)(acc >> 8);
-            buf[n++] = (char)acc;
-        } else {
-            acc <<= 6 * pad;
-            buf[n++] = (char)(acc >> 16);
-            if (pad == 1)
-                buf[n++] = (char)(acc >> 8);
-            /* Only one padded quad, at the end. */
-            for (size_t j = i + 1; j < len; j++)
-                if (s[j] != '\r' && s[j] != '\n')
-                    return error_set(err, GRPC_INVALID_ARGUMENT,
-                                     PREFIX OPT ": not base64: data after the '=' padding");
-            quad = 0;
-            break;
-        }
-        quad = 0;
-        acc = 0;
-    }
-    if (quad != 0)
-        return error_set(err, GRPC_INVALID_ARGUMENT,
-                         PREFIX OPT ": not base64: the length is not a multiple of 4 "
-                                    "(standard base64 with '=' padding expected)");
-    buf[n] = '\0';
-    *out = TAKE_PTR(buf);
-    *out_len = n;
-    return 0;
-}
 
 /* A member that Go's json.Unmarshal would reject for its type; null is always fine there. */
 static int check_string_member(json_t *vol, const char *name, struct error *err)
@@ -142,18 +42,18 @@ static int check_string_member(json_t *vol, const char *name, struct error *err)
 /* Decodes one option value and returns its image_pull.metadata (a new, possibly empty object). */
 static int parse_volume(const char *b64, json_t **metadata, struct error *err)
 {
-    _cleanup_free_ char *text = NULL;
+    _cleanup_free_ uint8_t *text = NULL;
     size_t len = 0;
     if (strlen(b64) > (size_t)GUEST_PULL_MAX_VOLUME * 2)
         return error_set(err, GRPC_INVALID_ARGUMENT, PREFIX OPT ": longer than %u bytes",
                          GUEST_PULL_MAX_VOLUME * 2);
-    if (b64_decode(b64, &text, &len, err) < 0)
-        return -1;
+    if (base64_decode(b64, strlen(b64), &text, &len, err) < 0)
+        return error_wrap(err, PREFIX OPT);
     if (len > GUEST_PULL_MAX_VOLUME)
         return error_set(err, GRPC_INVALID_ARGUMENT, PREFIX OPT ": over %u bytes once decoded",
                          GUEST_PULL_MAX_VOLUME);
     json_error_t jerr;
-    _cleanup_(json_decrefp) json_t *vol = json_loadb(text, len, 0, &jerr);
+    _cleanup_(json_decrefp) json_t *vol = json_loadb((const char *)text, len, 0, &jerr);
     if (!vol)
         return error_set(err, GRPC_INVALID_ARGUMENT,
                          PREFIX OPT ": not JSON: %s (line %d, column %d)", jerr.text, jerr.line,
@@ -236,32 +136,28 @@ static int volume_metadata(const struct guest_pull_input *in, json_t **metadata,
 
 /* ---- image reference and metadata ---- */
 
-/* kata_agent.go getContainerTypeforCRI + handleImageGuestPullBlockVolume: the CRI key that is
- * present picks both "is this the pause container" and where the image name is. */
+/* kata_agent.go handleImageGuestPullBlockVolume: the pause container runs the pause bundle of
+ * the guest image; every other container names its image. */
 static int image_ref(const struct guest_pull_input *in, const char **ref, struct error *err)
 {
-    bool crio = false;
-    const char *type = ann_get(in, CRI_CONTAINER_TYPE);
-    if (!type) {
-        type = ann_get(in, CRIO_CONTAINER_TYPE);
-        crio = type != NULL;
-    }
-    if (type && (strcmp(type, "sandbox") == 0 || strcmp(type, "podsandbox") == 0)) {
+    enum pod_role role;
+    if (pod_role(in->anns, in->n_anns, &role, err) < 0)
+        return error_wrap(err, PREFIX "container %s", in->container_id);
+    if (role == POD_ROLE_SANDBOX) {
         *ref = "pause";
         return 0;
     }
-    /* containerd CRI, and nerdctl >= 2 (--annotation io.kubernetes.cri.image-name=...) which
-     * sets no container type, use the containerd name; CRI-O its own. */
-    const char *name_key = crio ? CRIO_IMAGE_NAME : CRI_IMAGE_NAME;
-    const char *name = ann_get(in, name_key);
+    const char *name_key = pod_image_name_key(in->anns, in->n_anns);
+    const char *name = annotation_get(in->anns, in->n_anns, name_key);
     if (!name || !*name)
         return error_set(err, GRPC_INVALID_ARGUMENT,
                          PREFIX
                          "container %s: no image reference: annotation %s is missing or "
-                         "empty (the image comes from " CRI_IMAGE_NAME
-                         " with containerd or nerdctl, " CRIO_IMAGE_NAME
-                         " with CRI-O; the pause container is the one whose " CRI_CONTAINER_TYPE
-                         " or " CRIO_CONTAINER_TYPE " is \"sandbox\")",
+                         "empty (the image comes from " ANNOTATION_CRI_IMAGE_NAME
+                         " with containerd or nerdctl, " ANNOTATION_CRIO_IMAGE_NAME
+                         " with CRI-O; the pause container is the one whose "
+                         ANNOTATION_CRI_CONTAINER_TYPE " or " ANNOTATION_CRIO_CONTAINER_TYPE
+                         " is \"sandbox\")",
                          in->container_id, name_key);
     *ref = name;
     return 0;
@@ -275,7 +171,7 @@ static char *metadata_json(const struct guest_pull_input *in, json_t *metadata, 
 {
     for (size_t i = 0; i < in->n_anns; i++) {
         const char *k = in->anns[i].key;
-        if (!k || strcmp(k, POLICY_ANNOTATION) == 0 || strcmp(k, INITDATA_ANNOTATION) == 0)
+        if (!k || annotation_is_private(k))
             continue;
         json_t *v = json_string(in->anns[i].value ? in->anns[i].value : "");
         if (!v || json_object_set_new(metadata, k, v) < 0) {

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "annotations/overrides.h" /* struct annotation */
+#include "annotations/pod.h"
 #include "kata/agent.pb-c.h"
 #include "lib/error.h"
 
@@ -20,20 +20,17 @@
 /* A rootfs mount option "io.katacontainers.volume=<base64 of a KataVirtualVolume JSON>", set by
  * nydus-snapshotter in proxy mode or CRI-O with runtime_pull_image. */
 #define GUEST_PULL_VOLUME_OPTION "io.katacontainers.volume"
-/* Sandbox annotation overriding [runtime] experimental_force_guest_pull. */
-#define GUEST_PULL_FORCE_ANNOTATION "io.katacontainers.config.runtime.experimental_force_guest_pull"
 
 /* Larger decoded KataVirtualVolume documents are refused (real ones are a few hundred bytes). */
 #define GUEST_PULL_MAX_VOLUME (64u * 1024)
 
 struct guest_pull_input {
     const char *container_id;
-    /* The container's OCI annotations (config.json), borrowed. They decide everything else, as in
-     * Kata: the pause container is the one whose io.kubernetes.cri.container-type (containerd)
-     * or io.kubernetes.cri-o.ContainerType (CRI-O) is "sandbox"; a lone container (ctr run,
-     * nerdctl: no such key) pulls its image like any other. All of them go to the agent as the
-     * pull's metadata (except the policy and init-data annotations, which never reach the
-     * guest). */
+    /* The container's OCI annotations (config.json), borrowed. They decide everything else: the
+     * pause container is the one pod_role() calls POD_ROLE_SANDBOX; a lone container (ctr run,
+     * nerdctl) pulls its image like any other. All of them go to the agent as the pull's
+     * metadata, except the private ones (annotation_is_private), which never reach the
+     * guest. */
     const struct annotation *anns;
     size_t n_anns;
     /* CreateTaskRequest.rootfs[0].options, borrowed; may be empty. */
@@ -42,7 +39,7 @@ struct guest_pull_input {
     bool force; /* guest_pull_forced() of the pod */
 };
 
-/* Kata's force rule: the sandbox's GUEST_PULL_FORCE_ANNOTATION, when present, overrides the
+/* Kata's force rule: the sandbox's ANNOTATION_FORCE_GUEST_PULL, when present, overrides the
  * configured value (`configured`). Runtime annotations are not gated by enable_annotations
  * (kata.md §4). Values as Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false
  * False; anything else is an error naming the annotation. Evaluate it once, on the sandbox's
@@ -59,12 +56,12 @@ int guest_pull_forced(bool configured, const struct annotation *anns, size_t n_a
  * for CreateContainerRequest.storages; the caller frees it with guest_pull_storage_free (or as
  * part of a request with protobuf_c_message_free_unpacked: it is laid out the same way).
  * The metadata is the volume's image_pull.metadata overlaid with the container's annotations.
- * The image reference comes from io.kubernetes.cri.image-name (containerd, and the fallback for
- * nerdctl) or io.kubernetes.cri-o.ImageName (CRI-O), never from the volume's "source".
+ * The image reference comes from the annotation pod_image_name_key() names, never from the
+ * volume's "source".
  * Returns 0 and sets *out to NULL when the image is not pulled in the guest (no such option and
  * not forced). Returns -1 on a malformed option (base64, JSON, field types), a volume type other
- * than image_guest_pull, more than one such option, a missing image reference, an invalid
- * container id. */
+ * than image_guest_pull, more than one such option, an unknown container type, a missing image
+ * reference, an invalid container id. */
 int guest_pull_storage(const struct guest_pull_input *in, Grpc__Storage **out, struct error *err);
 
 void guest_pull_storage_free(Grpc__Storage *st);

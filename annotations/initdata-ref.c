@@ -1,8 +1,10 @@
 #include "annotations/initdata-ref.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "lib/base64.h"
+#include "lib/cleanup.h"
 
 #define MAX_FIELD_LEN 64 /* the largest TEE field a document is fitted to here is 48 bytes */
 
@@ -16,9 +18,11 @@ static void to_hex(const uint8_t *p, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+/* out has room for INITDATA_BASE64_LEN(len) bytes. */
 static void to_base64(const uint8_t *p, size_t len, char *out)
 {
-    EVP_EncodeBlock((unsigned char *)out, p, (int)len);
+    _cleanup_free_ char *b64 = base64_encode(p, len);
+    memcpy(out, b64, strlen(b64) + 1);
 }
 
 int initdata_ref_compute(const struct initdata *d, struct initdata_ref *out, struct error *err)
@@ -40,35 +44,17 @@ int initdata_ref_compute(const struct initdata *d, struct initdata_ref *out, str
     return 0;
 }
 
-static bool is_base64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
-
 int initdata_ref_parse_field(const char *b64, size_t field_len, const char *name, uint8_t *out,
                              struct error *err)
 {
-    size_t n = strlen(b64), pad = 0;
-    bool ok = n > 0 && n % 4 == 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        if (b64[i] == '=' && i + 2 >= n)
-            pad++;
-        else
-            ok = !pad && is_base64_char(b64[i]);
-    }
-    if (!ok)
+    _cleanup_free_ uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!*b64 || base64_decode(b64, strlen(b64), &buf, &len, NULL) < 0)
         return error_set(err, GRPC_INVALID_ARGUMENT,
                          "%s: not base64 (standard alphabet, with '=' padding)", name);
-    size_t len = n / 4 * 3 - pad;
     if (len != field_len)
         return error_set(err, GRPC_INVALID_ARGUMENT, "%s: base64 of %zu bytes, want %zu", name, len,
                          field_len);
-    /* The checks above bound n: EVP_DecodeBlock writes n / 4 * 3 bytes, the padding included. */
-    uint8_t buf[MAX_FIELD_LEN + 3];
-    if (field_len > MAX_FIELD_LEN ||
-        EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n) != (int)(n / 4 * 3))
-        return error_set(err, GRPC_INVALID_ARGUMENT, "%s: cannot decode the base64", name);
     memcpy(out, buf, field_len);
     return 0;
 }

@@ -1,7 +1,7 @@
 /* Confidential Containers init-data: decode the pod annotation, validate the document, digest it,
  * fit the digest into the TEE's host-data field, and build the init-data disk the guest reads.
  *
- * The annotation (`io.katacontainers.config.hypervisor.cc_init_data`) is standard base64 of the
+ * The annotation (ANNOTATION_INITDATA, annotations/pod.h) is standard base64 of the
  * gzip-compressed init-data TOML (plain TOML inside the base64 is accepted too). The digest is
  * H(raw TOML bytes) with H named by the document's `algorithm`: byte-exact, so one byte of
  * whitespace changes HOST_DATA. It is truncated or zero-padded at the end to the TEE field:
@@ -24,7 +24,6 @@
 #include "lib/cleanup.h"
 #include "lib/error.h"
 
-#define INITDATA_ANNOTATION "io.katacontainers.config.hypervisor.cc_init_data"
 #define INITDATA_VERSION "0.1.0"
 
 /* Defaults for struct initdata_limits. 256 KiB is Kubernetes' limit for all annotations of an

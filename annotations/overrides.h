@@ -9,20 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "annotations/pod.h"
 #include "lib/error.h"
-
-#define ANNOTATION_HYPERVISOR_PREFIX "io.katacontainers.config.hypervisor."
 
 /* Bounds shared with the configuration's default_vcpus and default_memory. */
 #define OVERRIDES_MAX_VCPUS 512
 #define OVERRIDES_MIN_MEMORY_MIB 128
 #define OVERRIDES_MAX_MEMORY_MIB (4u * 1024 * 1024) /* 4 TiB */
-
-/* One pod annotation; both strings are borrowed from the caller. */
-struct annotation {
-    const char *key;
-    const char *value;
-};
 
 struct overrides_list {
     char *const *items;

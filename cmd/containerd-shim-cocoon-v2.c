@@ -1,9 +1,10 @@
-/* containerd-shim-cocoon-v2: the binary containerd runs for io.containerd.cocoon.v2.
+/* containerd-shim-cocoon-v2: the binary containerd runs for io.containerd.cocoon.v2, kept light
+ * (no libvirt, no libcrypto) because containerd runs it for every container:
  *
- *   ... start    find or start the pod's shim daemon, print its address
- *   ... delete   clean up after a dead shim, print a DeleteResponse
+ *   ... start    find or start the pod's shim daemon (cocoon-shimd), print its address
+ *   ... delete   clean up after a dead shim, print a DeleteResponse (a sandbox's delete, which
+ *                destroys a VM, is handed to cocoon-shimd)
  *   ... -info    print a RuntimeInfo;  -v  print the version
- *   ...          (no action) the shim daemon itself
  *
  * Usage errors exit 2 (as Go's flag package does), other errors 1. */
 #include <signal.h>
@@ -12,8 +13,7 @@
 #include <string.h>
 
 #include "lib/error.h"
-#include "shim/bootstrap.h"
-#include "shim/daemon.h"
+#include "shim/commands.h"
 
 int main(int argc, char **argv)
 {
@@ -33,9 +33,11 @@ int main(int argc, char **argv)
     }
     if (f.info)
         return shim_cmd_info(&f);
-    if (!f.action)
-        return shim_serve(&f);
-    if (strcmp(f.action, "start") == 0)
-        return shim_cmd_start(&f);
-    return shim_cmd_delete(&f);
+    if (f.action && strcmp(f.action, "start") == 0)
+        return shim_cmd_start(&f, argv[0]);
+    if (f.action)
+        return shim_cmd_delete_front(&f, argv);
+    fprintf(stderr, "%s: no action: the shim daemon is %s, which `start` runs\n", SHIM_BINARY_NAME,
+            SHIM_DAEMON_NAME);
+    return 2;
 }

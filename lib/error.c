@@ -8,25 +8,23 @@
 
 #include "lib/xalloc.h"
 
-static char *vformat(const char *fmt, va_list ap)
+int error_setv(struct error *err, int code, const char *fmt, va_list ap)
 {
-    char *s;
-    if (vasprintf(&s, fmt, ap) < 0)
-        return xstrdup(fmt); /* vasprintf fails only on OOM; xstrdup aborts then */
-    return s;
+    if (!err)
+        return -1;
+    char *msg = xvasprintf(fmt, ap);
+    free(err->msg);
+    err->msg = msg;
+    err->code = code == GRPC_OK ? GRPC_UNKNOWN : code;
+    return -1;
 }
 
 int error_set(struct error *err, int code, const char *fmt, ...)
 {
-    if (!err)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    char *msg = vformat(fmt, ap);
+    error_setv(err, code, fmt, ap);
     va_end(ap);
-    free(err->msg);
-    err->msg = msg;
-    err->code = code == GRPC_OK ? GRPC_UNKNOWN : code;
     return -1;
 }
 
@@ -36,7 +34,7 @@ int error_set_errno(struct error *err, int errnum, const char *fmt, ...)
         return -1;
     va_list ap;
     va_start(ap, fmt);
-    char *ctx = vformat(fmt, ap);
+    char *ctx = xvasprintf(fmt, ap);
     va_end(ap);
     char buf[128];
     const char *es = strerror_r(errnum, buf, sizeof(buf));
@@ -53,7 +51,7 @@ int error_wrap(struct error *err, const char *fmt, ...)
         return -1;
     va_list ap;
     va_start(ap, fmt);
-    char *ctx = vformat(fmt, ap);
+    char *ctx = xvasprintf(fmt, ap);
     va_end(ap);
     char *msg = err->msg ? xasprintf("%s: %s", ctx, err->msg) : ctx;
     if (msg != ctx)

@@ -6,6 +6,7 @@
  * the service boundary turns it into a ttrpc status. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 enum grpc_code {
@@ -37,6 +38,10 @@ struct error {
 
 /* Sets the error (replacing any previous one) and returns -1. `err` may be NULL. */
 int error_set(struct error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* error_set with a va_list, for functions that take a format of their own. Returns -1. */
+int error_setv(struct error *err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Like error_set, with ": <strerror(errnum)>" appended. Code from errno_to_grpc(errnum). */
 int error_set_errno(struct error *err, int errnum, const char *fmt, ...)

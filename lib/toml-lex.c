@@ -56,9 +56,7 @@ static int fail_at_pos(struct toml_lexer *lx, struct toml_pos pos, const char *f
     __attribute__((format(printf, 3, 0)));
 static int fail_at_pos(struct toml_lexer *lx, struct toml_pos pos, const char *fmt, va_list ap)
 {
-    _cleanup_free_ char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort(); /* out of memory: the xalloc convention */
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     return error_set(lx->err, GRPC_INVALID_ARGUMENT, "line %d, column %d: %s", pos.line, pos.col,
                      msg);
 }
@@ -121,11 +119,9 @@ static const char *describe(const struct toml_lexer *lx, const char *at, char bu
 int toml_lex_unexpected(struct toml_lexer *lx, const char *at, const char *fmt, ...)
 {
     char what[32];
-    _cleanup_free_ char *expected = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&expected, fmt, ap) < 0)
-        abort();
+    _cleanup_free_ char *expected = xvasprintf(fmt, ap);
     va_end(ap);
     return toml_lex_fail(lx, at, "unexpected %s, expected %s", describe(lx, at, what), expected);
 }
@@ -165,9 +161,7 @@ static int fail_utf8(struct toml_lexer *lx, int line, const char *line_start, co
     struct toml_pos pos = {line, clamp_int(at - line_start + 1)};
     va_list ap;
     va_start(ap, why);
-    _cleanup_free_ char *reason = NULL;
-    if (vasprintf(&reason, why, ap) < 0)
-        abort();
+    _cleanup_free_ char *reason = xvasprintf(why, ap);
     va_end(ap);
     return error_set(lx->err, GRPC_INVALID_ARGUMENT,
                      "line %d, column %d: invalid UTF-8 at byte 0x%02X (%s); TOML documents must "

@@ -11,6 +11,7 @@
 
 #include "annotations/overrides.h"
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/toml.h"
 #include "lib/xalloc.h"
 
@@ -262,9 +263,7 @@ static int fail_at(const char *file, struct toml_pos pos, struct error *err, con
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort(); /* out of memory: the xalloc convention */
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     return error_set(err, GRPC_INVALID_ARGUMENT, "%s:%d:%d: %s", file, pos.line, pos.col, msg);
 }
@@ -517,23 +516,6 @@ static int apply_table(struct loader *ld, const struct toml_value *table, const 
 
 /* --- files --- */
 
-static int read_file(const char *path, char **data, size_t *len, struct error *err)
-{
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    if (!f)
-        return error_set_errno(err, errno, "open %s", path);
-    _cleanup_free_ char *buf = xmalloc(MAX_FILE_SIZE + 1);
-    size_t n = fread(buf, 1, MAX_FILE_SIZE + 1, f);
-    if (ferror(f))
-        return error_set_errno(err, errno, "read %s", path);
-    if (n > MAX_FILE_SIZE)
-        return error_set(err, GRPC_INVALID_ARGUMENT, "%s: larger than %d bytes", path,
-                         MAX_FILE_SIZE);
-    *data = TAKE_PTR(buf);
-    *len = n;
-    return 0;
-}
-
 /* The parser says "line L, column C: msg"; say "file:L:C: msg" like every other config error. */
 static int parse_failed(const char *path, struct error *err)
 {
@@ -549,7 +531,7 @@ static int apply_file(struct loader *ld, const char *path, struct error *err)
 {
     _cleanup_free_ char *data = NULL;
     size_t len = 0;
-    if (read_file(path, &data, &len, err) < 0)
+    if (fs_read_file(path, MAX_FILE_SIZE, &data, &len, err) < 0)
         return -1;
     _cleanup_(toml_freep) struct toml_value *root = toml_parse(data, len, err);
     if (!root)
@@ -605,9 +587,7 @@ static int fail_key(const struct loader *ld, const struct key *k, struct error *
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     const struct origin *o = &ld->origins[k - keys];
     if (o->file)

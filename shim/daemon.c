@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -99,7 +100,8 @@ static void wait_for_exit(int sig_fd)
 
 int shim_serve(const struct shim_flags *f)
 {
-    shim_daemon_detach();
+    /* Processes the daemon spawns (and theirs) are reaped by it, never by init. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     open_log();
     log_set_level(f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 

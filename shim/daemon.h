@@ -3,7 +3,7 @@
  * task is left. */
 #pragma once
 
-#include "shim/bootstrap.h"
+#include "shim/flags.h"
 
 /* Returns the process exit code. */
 int shim_serve(const struct shim_flags *f);

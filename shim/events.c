@@ -19,6 +19,7 @@
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/error.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -74,13 +75,6 @@ struct publisher {
     int wake_fd; /* eventfd: cuts short a run of the publish binary on abort */
     pthread_t thread;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct timespec ms_to_timespec(int64_t ms)
 {

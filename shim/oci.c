@@ -6,8 +6,6 @@
  * protobuf_c_message_free_unpacked frees it, also half-built on an error. */
 #include "shim/oci.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -17,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "annotations/pod.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -212,9 +209,7 @@ bad_value(struct conv *c, const json_t *v, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *what = NULL;
-    if (vasprintf(&what, fmt, ap) < 0)
-        what = NULL;
+    _cleanup_free_ char *what = xvasprintf(fmt, ap);
     va_end(ap);
     char got[32];
     if (json_is_integer(v))
@@ -226,7 +221,7 @@ bad_value(struct conv *c, const json_t *v, const char *fmt, ...)
     else
         snprintf(got, sizeof(got), "%s", type_name(v));
     return error_set(c->err, GRPC_INVALID_ARGUMENT, "%s: %s: expected %s, got %s", c->doc,
-                     c->path.ptr ? c->path.ptr : "", what ? what : fmt, got);
+                     c->path.ptr ? c->path.ptr : "", what, got);
 }
 
 /* v as an integer: *s when it fits int64_t, else *u (*big set). False if v is no integer. */
@@ -528,20 +523,14 @@ static void strip_namespaces(Grpc__Linux *l)
     }
 }
 
-/* Init-data and policy are the VM's, and must not reach the container's config in the guest. */
-static bool annotation_stripped(const char *key)
-{
-    return strcmp(key, "io.katacontainers.config.agent.policy") == 0 ||
-           strcmp(key, "io.katacontainers.config.hypervisor.cc_init_data") == 0;
-}
-
 static void strip_spec(Grpc__Spec *s)
 {
     free_message(s->hooks); /* host paths; the agent would run them in the guest */
     s->hooks = NULL;
     size_t kept = 0;
     for (size_t i = 0; i < s->n_annotations; i++) {
-        if (annotation_stripped(s->annotations[i]->key))
+        /* init-data and policy are the VM's, not the container's */
+        if (annotation_is_private(s->annotations[i]->key))
             free_message(s->annotations[i]);
         else
             s->annotations[kept++] = s->annotations[i];
@@ -585,144 +574,5 @@ int oci_resources_from_json(const char *json, size_t len, Grpc__LinuxResources *
     if (!*out)
         return -1;
     strip_resources(*out);
-    return 0;
-}
-
-void oci_annotations_free(struct oci_annotations *a)
-{
-    for (size_t i = 0; i < a->len; i++) {
-        free((char *)a->items[i].key);
-        free((char *)a->items[i].value);
-    }
-    free(a->items);
-    a->items = NULL;
-    a->len = 0;
-}
-
-int oci_annotations_from_json(const char *json, size_t len, struct oci_annotations *out,
-                              struct error *err)
-{
-    *out = (struct oci_annotations){0};
-    _cleanup_(json_decrefp) json_t *root = load("config.json", json, len, err);
-    if (!root)
-        return -1;
-    const char *name;
-    json_t *anns = member(root, "annotations", &name);
-    if (!anns || json_is_null(anns))
-        return 0;
-    struct conv c = {.doc = "config.json", .err = err};
-    path_push_key(&c, name);
-    int rc = 0;
-    if (!json_is_object(anns)) {
-        rc = bad_value(&c, anns, "an object");
-    } else {
-        out->items = xcalloc(json_object_size(anns) + 1, sizeof(*out->items));
-        for (void *it = json_object_iter(anns); it; it = json_object_iter_next(anns, it)) {
-            const char *key = json_object_iter_key(it);
-            json_t *v = json_object_iter_value(it);
-            if (!json_is_string(v) || is_big(v)) {
-                path_push_key(&c, key);
-                rc = bad_value(&c, v, "a string");
-                break;
-            }
-            out->items[out->len++] =
-                (struct annotation){xstrdup(key), xstrdup(json_string_value(v))};
-        }
-    }
-    free(c.path.ptr);
-    if (rc < 0)
-        oci_annotations_free(out);
-    return rc;
-}
-
-const char *oci_annotation_get(const struct oci_annotations *a, const char *key)
-{
-    for (size_t i = 0; a && i < a->len; i++)
-        if (strcmp(a->items[i].key, key) == 0)
-            return a->items[i].value;
-    return NULL;
-}
-
-static const char *const container_type_keys[] = {
-    "io.kubernetes.cri.container-type",  /* containerd CRI */
-    "io.kubernetes.cri-o.ContainerType", /* CRI-O */
-    "io.kubernetes.docker.type",         /* dockershim: podsandbox / container */
-};
-
-int oci_task_kind(const struct oci_annotations *a, enum oci_task_kind *kind, struct error *err)
-{
-    *kind = OCI_TASK_SANDBOX;
-    for (size_t i = 0; i < sizeof(container_type_keys) / sizeof(*container_type_keys); i++) {
-        const char *v = oci_annotation_get(a, container_type_keys[i]);
-        if (!v)
-            continue;
-        if (strcmp(v, "sandbox") == 0 || strcmp(v, "podsandbox") == 0)
-            return 0;
-        if (strcmp(v, "container") == 0) {
-            *kind = OCI_TASK_CONTAINER;
-            return 0;
-        }
-        return error_set(err, GRPC_INVALID_ARGUMENT,
-                         "annotation %s: unknown container type \"%.64s\" (expected sandbox or "
-                         "container)",
-                         container_type_keys[i], v);
-    }
-    return 0; /* no CRI: a lone container */
-}
-
-const char *oci_sandbox_id(const struct oci_annotations *a)
-{
-    static const char *const keys[] = {"io.kubernetes.cri.sandbox-id",
-                                       "io.kubernetes.cri-o.SandboxID", "io.kubernetes.sandbox.id"};
-    for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
-        const char *v = oci_annotation_get(a, keys[i]);
-        if (v && *v)
-            return v;
-    }
-    return NULL;
-}
-
-int oci_read_config(const char *bundle, char **json, size_t *len, struct error *err)
-{
-    *json = NULL;
-    *len = 0;
-    _cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
-    /* O_NONBLOCK: a FIFO in its place must not hang the shim before fstat refuses it */
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return error_set_errno(err, errno, "config.json: open %s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return error_set_errno(err, errno, "config.json: stat %s", path);
-    if (!S_ISREG(st.st_mode))
-        return error_set(err, GRPC_INVALID_ARGUMENT, "config.json: %s is not a regular file", path);
-    if ((uint64_t)st.st_size > OCI_MAX_JSON_SIZE)
-        return error_set(err, GRPC_INVALID_ARGUMENT,
-                         "config.json: %s has %jd bytes, more than the limit of %u MiB", path,
-                         (intmax_t)st.st_size, OCI_MAX_JSON_SIZE >> 20);
-    /* read to EOF rather than trusting st_size: the file may change under us */
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    _cleanup_free_ char *text = xmalloc(cap);
-    for (;;) {
-        if (n + 1 == cap) { /* room for one byte past the limit, to notice it */
-            cap = cap * 2 < OCI_MAX_JSON_SIZE + 2 ? cap * 2 : OCI_MAX_JSON_SIZE + 2;
-            text = xrealloc(text, cap);
-        }
-        ssize_t r = read(fd, text + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return error_set_errno(err, errno, "config.json: read %s", path);
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > OCI_MAX_JSON_SIZE)
-            return error_set(err, GRPC_INVALID_ARGUMENT,
-                             "config.json: %s grew past the limit of %u MiB", path,
-                             OCI_MAX_JSON_SIZE >> 20);
-    }
-    text[n] = '\0';
-    *json = TAKE_PTR(text);
-    *len = n;
     return 0;
 }

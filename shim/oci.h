@@ -18,7 +18,6 @@
 
 #include <stddef.h>
 
-#include "annotations/overrides.h"
 #include "kata/oci.pb-c.h"
 #include "lib/error.h"
 
@@ -35,34 +34,3 @@ int oci_process_from_json(const char *json, size_t len, Grpc__Process **out, str
  * "resources: ...". */
 int oci_resources_from_json(const char *json, size_t len, Grpc__LinuxResources **out,
                             struct error *err);
-
-/* The annotations of a config.json, for `start` (grouping) and the sandbox (VM overrides):
- * all of them, init-data and policy included (the sandbox needs those; only the Spec sent to the
- * agent loses them). */
-struct oci_annotations {
-    struct annotation *items; /* keys and values owned by this struct */
-    size_t len;
-};
-int oci_annotations_from_json(const char *json, size_t len, struct oci_annotations *out,
-                              struct error *err);
-void oci_annotations_free(struct oci_annotations *a); /* members only */
-/* The value for key, or NULL. */
-const char *oci_annotation_get(const struct oci_annotations *a, const char *key);
-
-/* What kind of task a config.json describes (kata.md §1.2): the first present of
- * io.kubernetes.cri.container-type (containerd), io.kubernetes.cri-o.ContainerType (CRI-O) and
- * io.kubernetes.docker.type (dockershim) decides: "sandbox" or "podsandbox" -> sandbox,
- * "container" -> container, anything else is GRPC_INVALID_ARGUMENT naming key and value. None
- * means a lone container (ctr run), which gets a VM of its own like a sandbox. */
-enum oci_task_kind {
-    OCI_TASK_SANDBOX,
-    OCI_TASK_CONTAINER, /* a container of the pod named by oci_sandbox_id() */
-};
-int oci_task_kind(const struct oci_annotations *a, enum oci_task_kind *kind, struct error *err);
-/* The first non-empty of io.kubernetes.cri.sandbox-id, io.kubernetes.cri-o.SandboxID,
- * io.kubernetes.sandbox.id; or NULL. */
-const char *oci_sandbox_id(const struct oci_annotations *a);
-
-/* Reads <bundle>/config.json whole (NUL-terminated); caller frees. NOT_FOUND if absent;
- * INVALID_ARGUMENT if it is not a regular file or larger than OCI_MAX_JSON_SIZE. */
-int oci_read_config(const char *bundle, char **json, size_t *len, struct error *err);

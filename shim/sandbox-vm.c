@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "vmm/domain.h"
 
 #define SANDBOX_ID_MAX 76 /* containerd's identifier limit */
-#define MIB (UINT64_C(1) << 20)
 
 _Static_assert(VM_SNP_HOST_DATA_LEN == INITDATA_SNP_HOST_DATA_LEN, "SNP HOST_DATA size");
 _Static_assert(VM_TDX_MR_CONFIG_ID_LEN == INITDATA_TDX_MRCONFIGID_LEN, "TDX MRCONFIGID size");
@@ -106,16 +106,6 @@ static int fill_agent(const struct config *cfg, const char *dir, struct vm_spec 
     return 0;
 }
 
-/* The value of the last annotation named key, or NULL. Last wins, as in overrides_compute. */
-static const char *find_annotation(const struct annotation *anns, size_t n, const char *key)
-{
-    const char *value = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(anns[i].key, key) == 0)
-            value = anns[i].value;
-    return value;
-}
-
 /* --- init-data --- */
 
 /* overrides_compute() has already refused the annotation unless enable_annotations allows it.
@@ -123,12 +113,12 @@ static const char *find_annotation(const struct annotation *anns, size_t n, cons
 static int add_initdata(const struct annotation *anns, size_t n, const char *dir,
                         struct vm_spec *out, struct initdata **decoded, struct error *err)
 {
-    const char *value = find_annotation(anns, n, INITDATA_ANNOTATION);
+    const char *value = annotation_get(anns, n, ANNOTATION_INITDATA);
     if (!value || !*value)
         return 0;
     _cleanup_(initdata_freep) struct initdata *d = NULL;
     if (initdata_from_annotation(value, NULL, &d, err) < 0)
-        return error_wrap(err, "annotation \"%s\"", INITDATA_ANNOTATION);
+        return error_wrap(err, "annotation \"%s\"", ANNOTATION_INITDATA);
 
     /* The TEE signs this field into every report, so the guest's attester and the verifier can
      * tell the disk's document is the one the VM was launched with. */
@@ -153,54 +143,25 @@ static int add_initdata(const struct annotation *anns, size_t n, const char *dir
 
 /* --- static sandbox sizing --- */
 
-/* A decimal integer as containerd writes it (strconv.FormatInt). Zero or negative (a quota of
- * -1 is "no limit") leaves *out 0: nothing to add. */
-static int parse_resource(const char *key, const char *value, uint64_t *out, struct error *err)
-{
-    const char *p = value[0] == '-' ? value + 1 : value;
-    bool digits = *p != '\0';
-    for (const char *q = p; *q; q++)
-        digits = digits && *q >= '0' && *q <= '9';
-    errno = 0;
-    unsigned long long v = digits ? strtoull(p, NULL, 10) : 0;
-    if (!digits || errno == ERANGE || v > INT64_MAX)
-        return error_set(err, GRPC_INVALID_ARGUMENT,
-                         "annotation \"%s\": must be a decimal integer, got \"%s\"", key, value);
-    *out = p == value ? v : 0;
-    return 0;
-}
-
-static int get_resource(const struct annotation *anns, size_t n, const char *key, uint64_t *out,
-                        struct error *err)
-{
-    const char *value = find_annotation(anns, n, key);
-    *out = 0;
-    return value ? parse_resource(key, value, out, err) : 0;
-}
-
 /* Kata's static sizing (CalculateSandboxSizing): a TEE VM cannot hot-plug CPUs or memory, so it
  * is created big enough for the whole pod. */
 static int add_sandbox_resources(const struct annotation *anns, size_t n, struct vm_spec *out,
                                  struct error *err)
 {
-    uint64_t period, quota, memory;
-    if (get_resource(anns, n, SANDBOX_CPU_PERIOD_ANNOTATION, &period, err) < 0 ||
-        get_resource(anns, n, SANDBOX_CPU_QUOTA_ANNOTATION, &quota, err) < 0 ||
-        get_resource(anns, n, SANDBOX_MEMORY_ANNOTATION, &memory, err) < 0)
+    uint64_t vcpus, mib;
+    if (pod_sandbox_resources(anns, n, &vcpus, &mib, err) < 0)
         return -1;
-    uint64_t vcpus = period && quota ? quota / period + (quota % period != 0) : 0;
-    uint64_t mib = memory / MIB + (memory % MIB != 0);
     if (vcpus > OVERRIDES_MAX_VCPUS - out->vcpus)
         return error_set(err, GRPC_INVALID_ARGUMENT,
                          "sandbox resources: %u vCPUs plus %llu for the pod (%s / %s) are more "
                          "than the %d a VM may have",
-                         out->vcpus, (unsigned long long)vcpus, SANDBOX_CPU_QUOTA_ANNOTATION,
-                         SANDBOX_CPU_PERIOD_ANNOTATION, OVERRIDES_MAX_VCPUS);
+                         out->vcpus, (unsigned long long)vcpus, ANNOTATION_SANDBOX_CPU_QUOTA,
+                         ANNOTATION_SANDBOX_CPU_PERIOD, OVERRIDES_MAX_VCPUS);
     if (mib > OVERRIDES_MAX_MEMORY_MIB - out->memory_mib)
         return error_set(err, GRPC_INVALID_ARGUMENT,
                          "sandbox resources: %u MiB plus %llu MiB for the pod (%s) are more than "
                          "the %u MiB a VM may have",
-                         out->memory_mib, (unsigned long long)mib, SANDBOX_MEMORY_ANNOTATION,
+                         out->memory_mib, (unsigned long long)mib, ANNOTATION_SANDBOX_MEMORY,
                          OVERRIDES_MAX_MEMORY_MIB);
     out->vcpus += (unsigned)vcpus;
     out->memory_mib += (unsigned)mib;
@@ -267,53 +228,6 @@ int sandbox_vm_spec(const struct config *cfg, const char *sandbox_id, const stru
 
 /* --- writing the init-data disk --- */
 
-/* mkdir -p: every missing component of dir, 0755 (QEMU, another user, must reach the files). */
-static int make_dirs(const char *dir, struct error *err)
-{
-    _cleanup_free_ char *path = xstrdup(dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-            return error_set_errno(err, errno, "create directory %s", path);
-        *p = c;
-        if (c == '\0')
-            return 0;
-    }
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Fills the open temporary file, closes it (*fd becomes -1) and renames it to path. No fsync:
- * the state dir is on a tmpfs (/run) and dies with the host, as the VM does. */
-static int finish_image(int *fd, const char *tmp, const char *path, const uint8_t *img, size_t len,
-                        struct error *err)
-{
-    if (write_all(*fd, img, len) < 0)
-        return error_set_errno(err, errno, "write %s", tmp);
-    if (fchmod(*fd, 0644) < 0) /* mkstemp made it 0600 */
-        return error_set_errno(err, errno, "chmod %s", tmp);
-    if (close(TAKE_FD(*fd)) < 0)
-        return error_set_errno(err, errno, "write %s", tmp);
-    if (rename(tmp, path) < 0)
-        return error_set_errno(err, errno, "rename %s to %s", tmp, path);
-    return 0;
-}
-
 int sandbox_vm_write_initdata(const struct config *cfg, const char *sandbox_id,
                               const struct initdata *d, struct error *err)
 {
@@ -323,17 +237,10 @@ int sandbox_vm_write_initdata(const struct config *cfg, const char *sandbox_id,
     size_t len = 0;
     if (initdata_disk_image(d, &img, &len, err) < 0)
         return -1;
+    /* QEMU, another user, must reach the file: every directory 0755, the image 0644. */
     _cleanup_free_ char *dir = sandbox_state_dir(cfg, sandbox_id);
-    if (make_dirs(dir, err) < 0)
+    if (fs_mkdir_p(dir, 0755, 0755, err) < 0)
         return -1;
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, SANDBOX_INITDATA_IMAGE);
-    _cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", path);
-    _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return error_set_errno(err, errno, "create %s", tmp);
-    if (finish_image(&fd, tmp, path, img, len, err) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return fs_write_file_atomic(path, img, len, 0644, err);
 }

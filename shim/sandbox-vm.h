@@ -23,19 +23,13 @@
  * (Kata's agent also finds it by the magic at offset 0). */
 #define SANDBOX_INITDATA_SERIAL "initdata"
 
-/* containerd's sandbox sizing annotations (set when the pod has resources, kubelet >= 1.23):
- * decimal CFS period and quota in microseconds, memory limit in bytes. */
-#define SANDBOX_CPU_PERIOD_ANNOTATION "io.kubernetes.cri.sandbox-cpu-period"
-#define SANDBOX_CPU_QUOTA_ANNOTATION "io.kubernetes.cri.sandbox-cpu-quota"
-#define SANDBOX_MEMORY_ANNOTATION "io.kubernetes.cri.sandbox-memory"
-
 /* <state_dir>/<sandbox id>; caller frees. */
 char *sandbox_state_dir(const struct config *cfg, const char *sandbox_id);
 
 /* Fills *out (the caller frees it with vm_spec_free, also on failure). Enabled hypervisor
  * annotations cocoon does nothing with are logged as warnings.
  *
- * Init-data: if the pod carries a non-empty INITDATA_ANNOTATION (which enable_annotations must
+ * Init-data: if the pod carries a non-empty ANNOTATION_INITDATA (which enable_annotations must
  * allow, like every hypervisor annotation), it is decoded and validated, its digest is fitted
  * into snp.host_data (tee "snp") or tdx.mr_config_id (tee "tdx"; tee "none" binds nothing), and
  * out->disks gets <state_dir>/<sandbox id>/initdata.img, read-only, serial "initdata". That file

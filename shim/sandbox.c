@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
@@ -62,7 +61,7 @@ static int agent_address(struct sandbox *s, const struct vm_spec *spec, char **o
     return 0;
 }
 
-static int boot(struct sandbox *s, const struct config *cfg, const struct oci_annotations *anns,
+static int boot(struct sandbox *s, const struct config *cfg, const struct pod_annotations *anns,
                 struct error *err)
 {
     _cleanup_(vm_spec_free) struct vm_spec spec = {0};
@@ -100,23 +99,10 @@ static int boot(struct sandbox *s, const struct config *cfg, const struct oci_an
     if (agent_health_check(s->agent, err) < 0)
         return -1;
 
-    /* The annotation carries the Rego text in base64, as Kata's does. */
-    const char *policy = oci_annotation_get(anns, ANNOTATION_AGENT_POLICY);
-    if (policy && *policy) {
-        _cleanup_free_ uint8_t *rego = NULL;
-        size_t rego_len;
-        if (base64_decode(policy, strlen(policy), &rego, &rego_len, err) < 0)
-            return error_wrap(err, "annotation %s", ANNOTATION_AGENT_POLICY);
-        _cleanup_free_ char *text = xmalloc(rego_len + 1);
-        memcpy(text, rego, rego_len);
-        text[rego_len] = '\0';
-        if (strlen(text) != rego_len)
-            return error_set(err, GRPC_INVALID_ARGUMENT,
-                             "annotation %s: the policy holds a NUL byte; want Rego text",
-                             ANNOTATION_AGENT_POLICY);
-        if (agent_set_policy(s->agent, text, err) < 0)
-            return -1;
-    }
+    _cleanup_free_ char *policy = NULL;
+    if (pod_policy(anns->items, anns->len, &policy, err) < 0 ||
+        (policy && agent_set_policy(s->agent, policy, err) < 0))
+        return -1;
 
     Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
     req.sandbox_id = s->id;
@@ -126,7 +112,7 @@ static int boot(struct sandbox *s, const struct config *cfg, const struct oci_an
     return 0;
 }
 
-int sandbox_start(const struct config *cfg, const char *id, const struct oci_annotations *anns,
+int sandbox_start(const struct config *cfg, const char *id, const struct pod_annotations *anns,
                   sandbox_death_fn on_death, void *user, struct sandbox **out, struct error *err)
 {
     struct sandbox *s = xcalloc(1, sizeof(*s));

@@ -12,9 +12,7 @@
 #include "lib/error.h"
 #include "shim/agent.h"
 #include "shim/config.h"
-#include "shim/oci.h"
-
-#define ANNOTATION_AGENT_POLICY "io.katacontainers.config.agent.policy"
+#include "annotations/pod.h"
 
 struct sandbox;
 
@@ -22,7 +20,7 @@ struct sandbox;
  * sandbox_stop having been asked for it. Must not block. */
 typedef void (*sandbox_death_fn)(void *user, const char *detail);
 
-int sandbox_start(const struct config *cfg, const char *id, const struct oci_annotations *anns,
+int sandbox_start(const struct config *cfg, const char *id, const struct pod_annotations *anns,
                   sandbox_death_fn on_death, void *user, struct sandbox **out, struct error *err);
 
 /* The agent of a started sandbox; valid until sandbox_free. */

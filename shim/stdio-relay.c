@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/clock.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -48,13 +50,6 @@ void stdio_set_limits(const struct stdio_limits *l)
 static int64_t limit(int64_t *v)
 {
     return __atomic_load_n(v, __ATOMIC_RELAXED);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int remaining_ms(int64_t deadline)
@@ -280,22 +275,15 @@ static int open_output_fifo(struct output *o, const char *path, struct error *er
     return 0;
 }
 
-static int mkdir_parents(const char *path)
-{
-    _cleanup_free_ char *dir = xstrdup(path);
-    for (char *p = strchr(dir + 1, '/'); p; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
-}
-
 static int open_file(struct output *o, const char *path, struct error *err)
 {
-    if (mkdir_parents(path) < 0)
-        return error_set_errno(err, errno, "%s: create the directories of %s", o->name, path);
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (fs_mkdir_p(dir, 0755, 0755, err) < 0)
+            return error_wrap(err, "%s", o->name);
+    }
     o->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (o->fd < 0)
         return error_set_errno(err, errno, "%s: open %s", o->name, path);

@@ -14,7 +14,8 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
-#include "shim/bootstrap.h"
+#include "shim/runtime-options.h"
+#include "shim/bundle.h"
 #include "shim/guest-files.h"
 #include "shim/oci.h"
 #include "shim/task.h"
@@ -24,24 +25,24 @@
 struct create_plan {
     char *json;
     size_t json_len;
-    struct oci_annotations anns;
-    enum oci_task_kind kind;
+    struct pod_annotations anns;
+    enum pod_role role;
     Grpc__Spec *spec;
 };
 
 static void create_plan_free(struct create_plan *c)
 {
     free(c->json);
-    oci_annotations_free(&c->anns);
+    pod_annotations_free(&c->anns);
     if (c->spec)
         protobuf_c_message_free_unpacked(&c->spec->base, NULL);
 }
 
 static int read_bundle(const char *bundle, struct create_plan *c, struct error *err)
 {
-    if (oci_read_config(bundle, &c->json, &c->json_len, err) < 0 ||
-        oci_annotations_from_json(c->json, c->json_len, &c->anns, err) < 0 ||
-        oci_task_kind(&c->anns, &c->kind, err) < 0 ||
+    if (bundle_read_config(bundle, &c->json, &c->json_len, err) < 0 ||
+        pod_annotations_from_json(c->json, c->json_len, &c->anns, err) < 0 ||
+        pod_role(c->anns.items, c->anns.len, &c->role, err) < 0 ||
         oci_spec_from_json(c->json, c->json_len, &c->spec, err) < 0)
         return -1;
     return 0;
@@ -56,22 +57,29 @@ static void on_vm_death(void *user, const char *detail)
     pthread_mutex_unlock(&pod->lock);
 }
 
+/* The pause container, or a lone container (ctr run): its Create starts the VM. */
+static bool owns_vm(const struct create_plan *c)
+{
+    return c->role != POD_ROLE_CONTAINER;
+}
+
 /* Reserves the VM slot (sandbox) or checks the pod can take a container. */
 static int admit(struct pod *pod, const char *id, const struct create_plan *c, struct error *err)
 {
+    const char *sid = pod_sandbox_id(c->anns.items, c->anns.len);
     struct error ignored = ERROR_INIT;
     int r = 0;
     pthread_mutex_lock(&pod->lock);
     if (pod_find_task(pod, id, &ignored))
         r = error_set(err, GRPC_ALREADY_EXISTS, "task %s already exists", id);
-    else if (c->kind == OCI_TASK_SANDBOX && (pod->sandbox || pod->sandbox_starting))
+    else if (owns_vm(c) && (pod->sandbox || pod->sandbox_starting))
         r = error_set(err, GRPC_FAILED_PRECONDITION,
                       "task %s: this shim already runs a sandbox; a pod has one", id);
-    else if (c->kind == OCI_TASK_CONTAINER && (!pod->sandbox || pod->vm_dead))
+    else if (!owns_vm(c) && (!pod->sandbox || pod->vm_dead))
         r = error_set(err, GRPC_FAILED_PRECONDITION,
                       "task %s: its sandbox %s does not run in this shim", id,
-                      oci_sandbox_id(&c->anns) ? oci_sandbox_id(&c->anns) : "(none)");
-    else if (c->kind == OCI_TASK_SANDBOX)
+                      sid ? sid : "(none)");
+    else if (owns_vm(c))
         pod->sandbox_starting = true;
     if (r == 0)
         pod->creating++; /* Shutdown must not end the daemon under this Create */
@@ -172,7 +180,7 @@ int task_create(struct pod *pod, const Containerd__Task__V2__CreateTaskRequest *
         create_plan_free(&c);
         return -1;
     }
-    bool sandbox = c.kind == OCI_TASK_SANDBOX;
+    bool sandbox = owns_vm(&c);
     if (sandbox && guest_pull_forced(pod->cfg->runtime.experimental_force_guest_pull, c.anns.items,
                                      c.anns.len, &pod->force_guest_pull, err) < 0) {
         pthread_mutex_lock(&pod->lock);

@@ -1,14 +1,32 @@
 /* A process from Start to its exit: the agent call that starts it, its stdio relay, and the
- * thread that waits for it to end and reports the exit. */
+ * thread that waits for it to end and reports the exit; and the end of every process when the
+ * pod's VM goes. Uses nothing of task-state.c (which uses this file). */
 #include <signal.h>
 #include <stdlib.h>
 
 #include "containerd/events/task.pb-c.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
+#include "shim/proto-helpers.h"
 #include "shim/task.h"
 
 #define WAITER_STACK_SIZE (64 * 1024)
+
+void process_init(struct process *p, struct task *t, const char *exec_id, bool terminal,
+                  const char *in, const char *out, const char *errp, const char *ns)
+{
+    p->task = t;
+    p->exec_id = xstrdup(exec_id ? exec_id : "");
+    p->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
+    p->io_cfg.stdin_path = xstrdup(in ? in : "");
+    p->io_cfg.stdout_path = xstrdup(out ? out : "");
+    p->io_cfg.stderr_path = xstrdup(errp ? errp : "");
+    p->io_cfg.terminal = terminal;
+    p->io_cfg.container_id = xstrdup(t->id);
+    p->io_cfg.exec_id = p->exec_id;
+    p->io_cfg.namespace_ = xstrdup(ns);
+}
 
 static const char *process_name(const struct process *p)
 {
@@ -156,4 +174,29 @@ void process_release(struct process *p)
     free(p->exec_id);
     p->exec_id = NULL;
     p->io_cfg = (struct stdio_config){0};
+}
+
+void pod_end_all(struct pod *pod)
+{
+    for (struct task *t = pod->tasks; t; t = t->next) {
+        for (struct process *p = t->execs; p; p = p->next)
+            process_set_exited(pod, p, TASK_EXIT_VM_GONE);
+        process_set_exited(pod, &t->init, TASK_EXIT_VM_GONE);
+    }
+}
+
+void pod_teardown_vm(struct pod *pod)
+{
+    pthread_mutex_lock(&pod->lock);
+    struct sandbox *sb = pod->sandbox;
+    pthread_mutex_unlock(&pod->lock);
+    /* pod->sandbox is freed only by Delete of the sandbox task or pod_free, both of which join
+     * the thread calling this first. */
+    if (sb)
+        sandbox_stop(sb);
+    /* Nothing runs in a stopped VM: its other tasks end too, and no container can join. */
+    pthread_mutex_lock(&pod->lock);
+    pod->vm_dead = true;
+    pod_end_all(pod);
+    pthread_mutex_unlock(&pod->lock);
 }

@@ -7,13 +7,8 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
-#include "shim/bootstrap.h"
+#include "shim/bundle.h"
 #include "shim/task.h"
-
-void timestamp_now(struct timespec *ts)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-}
 
 struct pod *pod_new(const char *namespace_, struct publisher *pub,
                     void (*on_shutdown)(void *user), void *user)
@@ -84,13 +79,10 @@ void pod_free(struct pod *pod)
 /* Records the path in the bundle so `delete`, run after a crash, reads the same configuration. */
 static void remember_config_path(const char *bundle, const char *path)
 {
-    _cleanup_free_ char *file = xasprintf("%s/%s", bundle, BUNDLE_CONFIG_FILE);
-    FILE *f = fopen(file, "we");
-    if (!f || fprintf(f, "%s\n", path) < 0 || fclose(f) != 0) {
-        log_warn("cannot write %s; `delete` will read the default configuration", file);
-        if (f)
-            fclose(f);
-    }
+    _cleanup_(error_clear) struct error err = ERROR_INIT;
+    _cleanup_free_ char *text = xasprintf("%s\n", path);
+    if (bundle_write_file(bundle, BUNDLE_CONFIG_FILE, text, &err) < 0)
+        log_warn("%s; `delete` will read the default configuration", err.msg);
 }
 
 int pod_load_config(struct pod *pod, const char *config_path, const char *bundle,
@@ -166,41 +158,6 @@ void task_put(struct task *t)
     pthread_mutex_unlock(&pod->lock);
 }
 
-uint32_t pod_pid(struct pod *pod)
-{
-    return pod->sandbox ? sandbox_pid(pod->sandbox) : 0;
-}
-
-void pod_publish(struct pod *pod, const char *topic, const ProtobufCMessage *event)
-{
-    publisher_publish(pod->pub, topic, event);
-}
-
-void pod_end_all(struct pod *pod)
-{
-    for (struct task *t = pod->tasks; t; t = t->next) {
-        for (struct process *p = t->execs; p; p = p->next)
-            process_set_exited(pod, p, TASK_EXIT_VM_GONE);
-        process_set_exited(pod, &t->init, TASK_EXIT_VM_GONE);
-    }
-}
-
-void pod_teardown_vm(struct pod *pod)
-{
-    pthread_mutex_lock(&pod->lock);
-    struct sandbox *sb = pod->sandbox;
-    pthread_mutex_unlock(&pod->lock);
-    /* pod->sandbox is freed only by Delete of the sandbox task or pod_free, both of which join
-     * the thread calling this first. */
-    if (sb)
-        sandbox_stop(sb);
-    /* Nothing runs in a stopped VM: its other tasks end too, and no container can join. */
-    pthread_mutex_lock(&pod->lock);
-    pod->vm_dead = true;
-    pod_end_all(pod);
-    pthread_mutex_unlock(&pod->lock);
-}
-
 struct oom_watch {
     struct pod *pod;
     struct agent *agent;
@@ -251,36 +208,6 @@ void pod_unwatch_oom(struct pod *pod)
         pthread_join(pod->oom_watcher, NULL);
     pod->oom_watcher_running = false;
 }
-
-bool type_url_is(const char *url, const char *name)
-{
-    const char *slash = strrchr(url, '/');
-    return !strcmp(slash ? slash + 1 : url, name);
-}
-
-Google__Protobuf__Timestamp to_timestamp(const struct timespec *ts)
-{
-    Google__Protobuf__Timestamp t = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    t.seconds = ts->tv_sec;
-    t.nanos = (int32_t)ts->tv_nsec;
-    return t;
-}
-
-void process_init(struct process *p, struct task *t, const char *exec_id, bool terminal,
-                         const char *in, const char *out, const char *errp, const char *ns)
-{
-    p->task = t;
-    p->exec_id = xstrdup(exec_id ? exec_id : "");
-    p->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
-    p->io_cfg.stdin_path = xstrdup(in ? in : "");
-    p->io_cfg.stdout_path = xstrdup(out ? out : "");
-    p->io_cfg.stderr_path = xstrdup(errp ? errp : "");
-    p->io_cfg.terminal = terminal;
-    p->io_cfg.container_id = xstrdup(t->id);
-    p->io_cfg.exec_id = p->exec_id;
-    p->io_cfg.namespace_ = xstrdup(ns);
-}
-
 
 bool pod_exit_if_idle(struct pod *pod)
 {

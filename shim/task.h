@@ -1,7 +1,9 @@
 /* The daemon's state: one pod (the sandbox's VM and agent), its tasks (containers) and their
  * processes (each container's init and its execs), and the operations the task service drives.
- * Internal to shim/: task-state.c (lookups, configuration, VM death), task-process.c (a process
- * from start to exit) and task-service.c (the ttrpc handlers).
+ * Internal to shim/. The files use one another in one direction: task-service.c (the ttrpc
+ * handlers) and task-create.c (Create) use task-state.c (the pod, lookups, configuration, OOM
+ * events), which uses task-process.c (a process from start to exit, and the end of every process
+ * when the VM goes).
  *
  * Locking: pod->lock guards every field below that changes after creation. It is never held
  * across an agent call or a libvirt call, so a slow guest never blocks State or Wait.
@@ -19,6 +21,7 @@
 #include "lib/error.h"
 #include "shim/config.h"
 #include "shim/events.h"
+#include "shim/proto-helpers.h"
 #include "shim/sandbox.h"
 #include "shim/stdio-relay.h"
 
@@ -99,11 +102,17 @@ int task_get(struct pod *pod, const char *id, const char *exec_id, struct task *
 void task_put(struct task *t);
 
 /* The pid containerd is told for every task: the hypervisor's (as Kata does). */
-uint32_t pod_pid(struct pod *pod);
+static inline uint32_t pod_pid(struct pod *pod)
+{
+    return pod->sandbox ? sandbox_pid(pod->sandbox) : 0;
+}
 
 /* Publishes an event (a non-blocking enqueue, so allowed under pod->lock, which keeps events
  * in the order of the state changes they report). */
-void pod_publish(struct pod *pod, const char *topic, const ProtobufCMessage *event);
+static inline void pod_publish(struct pod *pod, const char *topic, const ProtobufCMessage *event)
+{
+    publisher_publish(pod->pub, topic, event);
+}
 
 /* Process lifecycle (task-process.c). process_start: StartContainer or ExecProcess, the stdio
  * relay, and the thread that waits for the exit; caller holds no lock. */
@@ -131,10 +140,6 @@ void pod_watch_oom(struct pod *pod, struct agent *agent);
 /* Joins it; call after the VM was stopped. */
 void pod_unwatch_oom(struct pod *pod);
 
-void timestamp_now(struct timespec *ts);
-Google__Protobuf__Timestamp to_timestamp(const struct timespec *ts);
-/* True when a type URL names `name`, with or without a prefix up to its last '/'. */
-bool type_url_is(const char *url, const char *name);
 /* Fills a new process (status CREATED) with owned copies of its stdio settings. */
 void process_init(struct process *p, struct task *t, const char *exec_id, bool terminal,
                   const char *in, const char *out, const char *errp, const char *ns);

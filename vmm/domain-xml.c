@@ -28,11 +28,9 @@ static int invalid(struct error *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
-    return error_set(err, GRPC_INVALID_ARGUMENT, "vm spec: %s", msg ? msg : fmt);
+    return error_set(err, GRPC_INVALID_ARGUMENT, "vm spec: %s", msg);
 }
 
 static int check_text(const char *field, const char *value, struct error *err)

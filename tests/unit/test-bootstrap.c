@@ -31,7 +31,11 @@
 #include "google/protobuf/any.pb-c.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
-#include "shim/bootstrap.h"
+#include "shim/bundle.h"
+#include "shim/commands.h"
+#include "shim/flags.h"
+#include "shim/runtime-options.h"
+#include "shim/shim-socket.h"
 #include "ttrpc/dial.h"
 
 #define NS "k8s.io"
@@ -200,9 +204,12 @@ static void append(char **buf, size_t *len, const char *data, size_t n)
 /* Runs the shim in cwd with args (NULL-terminated, without argv[0]) and stdin from `in` (NULL:
  * /dev/null). stdout and stderr are pipes read to EOF, as containerd does, so a daemon keeping
  * either open shows up as a timeout. */
-static struct run run_shim(const char *cwd, const void *in, size_t in_len, const char *const *args)
+/* Runs binary with args (argv[0] = its file name), stdin = in, in cwd; collects its output. */
+static struct run run_binary(const char *binary, const char *cwd, const void *in, size_t in_len,
+                             const char *const *args)
 {
-    const char *argv[32] = {SHIM_BINARY_NAME};
+    const char *slash = strrchr(binary, '/');
+    const char *argv[32] = {slash ? slash + 1 : binary};
     size_t n = 1;
     for (; args[n - 1]; n++) {
         ck_assert_uint_lt(n, 31);
@@ -232,7 +239,7 @@ static struct run run_shim(const char *cwd, const void *in, size_t in_len, const
         dup2(err[1], 2);
         if (cwd && chdir(cwd) < 0)
             _exit(126);
-        execv(SHIM_PATH, (char *const *)argv);
+        execv(binary, (char *const *)argv);
         _exit(127);
     }
     close(in_fd);
@@ -276,6 +283,11 @@ static struct run run_shim(const char *cwd, const void *in, size_t in_len, const
     if (WIFEXITED(status))
         r.status = WEXITSTATUS(status);
     return r;
+}
+
+static struct run run_shim(const char *cwd, const void *in, size_t in_len, const char *const *args)
+{
+    return run_binary(SHIM_PATH, cwd, in, in_len, args);
 }
 
 #define SHIM_ARGS(id)                                                                              \
@@ -695,6 +707,50 @@ START_TEST(test_binary_version_info)
 }
 END_TEST
 
+/* The front containerd runs for every container stays light: neither libvirt nor libcrypto is
+ * among the libraries the loader maps for it (the daemon binary has both). */
+static bool needs_library(const char *binary, const char *lib)
+{
+    _cleanup_free_ char *cmd = xasprintf("ldd '%s'", binary);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char line[512];
+    bool found = false, any = false;
+    while (fgets(line, sizeof(line), p)) {
+        any = true;
+        found = found || strstr(line, lib) != NULL;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert(any);
+    return found;
+}
+
+START_TEST(test_front_stays_light)
+{
+    ck_assert(!needs_library(SHIM_PATH, "libvirt"));
+    ck_assert(!needs_library(SHIM_PATH, "libcrypto"));
+    ck_assert(needs_library(SHIMD_PATH, "libvirt")); /* the check itself works */
+
+    /* the daemon binary answers -v too, and refuses `start` (the front's) */
+    const char *v[] = {"-v", NULL};
+    struct run r = run_binary(SHIMD_PATH, NULL, NULL, 0, v);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "cocoon-shimd version " COCOON_VERSION "\n");
+    run_free(&r);
+    const char *start[] = {"-namespace", NS, "-id", "x", "start", NULL};
+    r = run_binary(SHIMD_PATH, NULL, NULL, 0, start);
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.out, "");
+    run_free(&r);
+    /* and the front refuses to be the daemon */
+    const char *none[] = {"-namespace", NS, "-id", "x", NULL};
+    r = run_shim(NULL, NULL, 0, none);
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "cocoon-shimd"), "%s", r.err);
+    run_free(&r);
+}
+END_TEST
+
 /* --- delete --- */
 
 START_TEST(test_delete_empty_dir_twice)
@@ -809,11 +865,12 @@ START_TEST(test_delete_container_and_half_removed_sandbox)
 }
 END_TEST
 
-/* A configuration that does not load is a warning: delete still answers. */
+/* A configuration that does not load is a warning: delete still answers. (Only a sandbox's
+ * delete reads it: a container's owns no VM and no state directory.) */
 START_TEST(test_delete_bad_config_warns)
 {
-    _cleanup_free_ char *cid = new_id("ctr");
-    _cleanup_free_ char *json = container_json("some-pod");
+    _cleanup_free_ char *cid = new_id("pod");
+    _cleanup_free_ char *json = sandbox_json(cid);
     _cleanup_free_ char *bundle = make_bundle(json);
     _cleanup_free_ char *marker = bundle_file(bundle, BUNDLE_CONFIG_FILE);
     _cleanup_free_ char *missing = xasprintf("%s/no-such.toml", root);
@@ -868,15 +925,15 @@ START_TEST(test_start_errors)
     ck_assert_int_eq(count_entries(empty), 0);
 
     _cleanup_free_ char *not_json = make_bundle("{nope");
-    assert_start_fails(not_json, id, NULL, 0, "config.json: line 1");
+    assert_start_fails(not_json, id, NULL, 0, "config.json: invalid JSON at line 1");
 
     _cleanup_free_ char *no_sid =
         make_bundle("{\"annotations\":{\"io.kubernetes.cri.container-type\":\"container\"}}");
     assert_start_fails(no_sid, id, NULL, 0, "without a sandbox id");
 
     _cleanup_free_ char *odd =
-        make_bundle("{\"annotations\":{\"io.kubernetes.cri-o.ContainerType\":\"podsandbox\"}}");
-    assert_start_fails(odd, id, NULL, 0, "unknown container type \"podsandbox\"");
+        make_bundle("{\"annotations\":{\"io.kubernetes.cri-o.ContainerType\":\"pod\"}}");
+    assert_start_fails(odd, id, NULL, 0, "unknown container type \"pod\"");
 
     _cleanup_free_ char *json = sandbox_json(id);
     _cleanup_free_ char *ok = make_bundle(json);
@@ -1001,7 +1058,7 @@ static void assert_daemon(pid_t pid, const char *bundle, const char *address)
     char exe[64];
     snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
     ck_assert_int_eq(stat(exe, &a), 0);
-    ck_assert_int_eq(stat(SHIM_PATH, &b), 0);
+    ck_assert_int_eq(stat(SHIMD_PATH, &b), 0);
     ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
     ck_assert_int_eq(getsid(pid), pid); /* a session (and process group) of its own */
 
@@ -1185,6 +1242,7 @@ static Suite *bootstrap_suite(void)
     tc = tcase_create("binary");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_binary_version_info);
+    tcase_add_test(tc, test_front_stays_light);
     tcase_add_test(tc, test_delete_empty_dir_twice);
     tcase_add_test(tc, test_delete_sandbox_bundle);
     tcase_add_test(tc, test_delete_container_and_half_removed_sandbox);
@@ -1212,7 +1270,7 @@ static int cleanup_entry(const char *path, const struct stat *st, int type, stru
         char exe[64];
         struct stat a, b;
         snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
-        if (pid > 0 && stat(exe, &a) == 0 && stat(SHIM_PATH, &b) == 0 && a.st_ino == b.st_ino)
+        if (pid > 0 && stat(exe, &a) == 0 && stat(SHIMD_PATH, &b) == 0 && a.st_ino == b.st_ino)
             kill(pid, SIGKILL);
     }
     return 0;

@@ -243,7 +243,8 @@ START_TEST(test_pause_other_forms)
     static const struct annotation both[] = {{"io.kubernetes.cri-o.ContainerType", "sandbox"},
                                              {"io.kubernetes.cri.container-type", "container"},
                                              {"io.kubernetes.cri.image-name", "busybox"}};
-    /* dockershim's key alone does not make a pause container in Kata's guest-pull path. */
+    /* dockershim's pod sandbox is the pause container too: one answer for the whole shim
+     * (annotations/pod.h pod_role), where Kata's guest-pull path looked at two keys only. */
     static const struct annotation docker[] = {{"io.kubernetes.docker.type", "podsandbox"}};
     struct error err = ERROR_INIT;
     Grpc__Storage *st;
@@ -262,7 +263,18 @@ START_TEST(test_pause_other_forms)
     guest_pull_storage_free(st);
     in.anns = docker;
     in.n_anns = 1;
+    ck_assert_int_eq(guest_pull_storage(&in, &st, &err), 1);
+    ck_assert_str_eq(st->source, "pause");
+    guest_pull_storage_free(st);
+    /* an unknown container type is refused, not pulled as a container */
+    static const struct annotation odd[] = {{"io.kubernetes.cri.container-type", "pod"},
+                                            {"io.kubernetes.cri.image-name", "busybox"}};
+    in.anns = odd;
+    in.n_anns = N(odd);
     ck_assert_int_eq(guest_pull_storage(&in, &st, &err), -1);
+    ck_assert_str_eq(err.msg, "guest pull: container " CID ": annotation "
+                              "io.kubernetes.cri.container-type: unknown container type \"pod\" "
+                              "(expected sandbox or container)");
     error_clear(&err);
 }
 END_TEST
@@ -355,21 +367,22 @@ static void expect_json_error(const char *json, const char *want)
 
 START_TEST(test_base64_errors)
 {
-    expect_volume_error("io.katacontainers.volume=eyJ*", P "not base64: unexpected character at "
-                                                           "offset 3");
-    expect_volume_error("io.katacontainers.volume=eyJ", P "not base64: the length is not a "
-                                                          "multiple of 4 (standard base64 with "
-                                                          "'=' padding expected)");
-    expect_volume_error("io.katacontainers.volume=e===", P "not base64: '=' at offset 1");
-    expect_volume_error("io.katacontainers.volume=eyA=eyA=", P "not base64: data after the '=' "
-                                                               "padding");
-    expect_volume_error("io.katacontainers.volume=eyA=A", P "not base64: data after the '=' "
-                                                            "padding");
-    expect_volume_error("io.katacontainers.volume=ey=A", P "not base64: unexpected character at "
-                                                           "offset 3");
+    expect_volume_error("io.katacontainers.volume=eyJ*",
+                        P "base64: invalid character '*' at offset 3");
+    expect_volume_error("io.katacontainers.volume=eyJ",
+                        P "base64: length 3 is not a multiple of 4 (is the '=' padding missing?)");
+    expect_volume_error("io.katacontainers.volume=e===",
+                        P "base64: unexpected '=' at offset 1 (padding is only allowed at the "
+                          "end)");
+    expect_volume_error("io.katacontainers.volume=eyA=eyA=",
+                        P "base64: unexpected 'e' at offset 4 after the '=' padding");
+    expect_volume_error("io.katacontainers.volume=eyA=A",
+                        P "base64: unexpected 'A' at offset 4 after the '=' padding");
+    expect_volume_error("io.katacontainers.volume=ey=A",
+                        P "base64: unexpected 'A' at offset 3 after the '=' padding");
     /* URL-safe alphabet is not the standard one. */
-    expect_volume_error("io.katacontainers.volume=ey-_", P "not base64: unexpected character at "
-                                                           "offset 2");
+    expect_volume_error("io.katacontainers.volume=ey-_",
+                        P "base64: invalid character '-' at offset 2");
     expect_volume_error("io.katacontainers.volume=", P "not JSON: '[' or '{' expected near end of "
                                                        "file (line 1, column 0)");
 }
@@ -546,7 +559,7 @@ START_TEST(test_forced)
     static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
     static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
     for (size_t i = 0; i < N(yes); i++) {
-        struct annotation a[] = {{"x", "y"}, {GUEST_PULL_FORCE_ANNOTATION, yes[i]}};
+        struct annotation a[] = {{"x", "y"}, {ANNOTATION_FORCE_GUEST_PULL, yes[i]}};
         ck_assert_int_eq(guest_pull_forced(false, a, 2, &f, &err), 0);
         ck_assert_msg(f, "%s", yes[i]);
         a[1].value = no[i];
@@ -555,7 +568,7 @@ START_TEST(test_forced)
     }
     static const char *const bad[] = {"", "yes", "on", "tRUE", " true", "2"};
     for (size_t i = 0; i < N(bad); i++) {
-        struct annotation a[] = {{GUEST_PULL_FORCE_ANNOTATION, bad[i]}};
+        struct annotation a[] = {{ANNOTATION_FORCE_GUEST_PULL, bad[i]}};
         f = true;
         ck_assert_int_eq(guest_pull_forced(false, a, 1, &f, &err), -1);
         ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);

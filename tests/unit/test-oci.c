@@ -16,6 +16,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
+#include "annotations/pod.h"
 #include "shim/oci.h"
 
 /* Fixtures are written with ' for " to stay readable; q() turns them into JSON. */
@@ -620,11 +621,11 @@ START_TEST(test_large_document)
                      "value-12345");
     spec_free(s);
 
-    struct oci_annotations a;
-    ck_assert_int_eq(oci_annotations_from_json(b.p, b.len, &a, &err), 0);
+    struct pod_annotations a;
+    ck_assert_int_eq(pod_annotations_from_json(b.p, b.len, &a, &err), 0);
     ck_assert_uint_eq(a.len, 20000);
-    ck_assert_str_eq(oci_annotation_get(&a, "example.com/key-19999"), "value-19999");
-    oci_annotations_free(&a);
+    ck_assert_str_eq(annotation_get(a.items, a.len, "example.com/key-19999"), "value-19999");
+    pod_annotations_free(&a);
     free(b.p);
 }
 END_TEST
@@ -643,10 +644,10 @@ static void convert_any(const char *text, size_t len, bool annotations_too)
         ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
         ck_assert_msg(strncmp(err.msg, "config.json: ", 13) == 0, "%s", err.msg);
     }
-    struct oci_annotations a;
+    struct pod_annotations a;
     if (annotations_too) {
-        if (oci_annotations_from_json(text, len, &a, &err) == 0)
-            oci_annotations_free(&a);
+        if (pod_annotations_from_json(text, len, &a, &err) == 0)
+            pod_annotations_free(&a);
         else
             ck_assert_ptr_null(a.items);
     }
@@ -833,206 +834,6 @@ START_TEST(test_update_resources)
 }
 END_TEST
 
-/* --- annotations, task kind, sandbox id --- */
-
-static void anns(const char *fixture, struct oci_annotations *a)
-{
-    _cleanup_free_ char *json = q(fixture);
-    struct error err = ERROR_INIT;
-    ck_assert_msg(oci_annotations_from_json(json, strlen(json), a, &err) == 0, "%s", err.msg);
-}
-
-static enum oci_task_kind kind_of(const char *fixture)
-{
-    struct oci_annotations a;
-    anns(fixture, &a);
-    enum oci_task_kind kind;
-    struct error err = ERROR_INIT;
-    ck_assert_msg(oci_task_kind(&a, &kind, &err) == 0, "%s", err.msg);
-    oci_annotations_free(&a);
-    return kind;
-}
-
-static void kind_fails(const char *fixture, const char *msg)
-{
-    struct oci_annotations a;
-    anns(fixture, &a);
-    enum oci_task_kind kind;
-    struct error err = ERROR_INIT;
-    ck_assert_int_eq(oci_task_kind(&a, &kind, &err), -1);
-    ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
-    ck_assert_str_eq(err.msg, msg);
-    error_clear(&err);
-    oci_annotations_free(&a);
-}
-
-START_TEST(test_annotations)
-{
-    struct oci_annotations a;
-    anns(CRI_CONTAINER, &a);
-    ck_assert_uint_eq(a.len, 9); /* all of them: the policy and init-data are the sandbox's */
-    ck_assert_str_eq(oci_annotation_get(&a, "io.kubernetes.cri.image-name"),
-                     "registry.example.com/web:1.0");
-    ck_assert_str_eq(oci_annotation_get(&a, "io.katacontainers.config.hypervisor.cc_init_data"),
-                     "H4sIAAAAAAAAA0s=");
-    ck_assert_ptr_null(oci_annotation_get(&a, "io.kubernetes.cri.image"));
-    ck_assert_str_eq(oci_sandbox_id(&a), "5c0d2f7a");
-    enum oci_task_kind kind = OCI_TASK_SANDBOX;
-    struct error err = ERROR_INIT;
-    ck_assert_int_eq(oci_task_kind(&a, &kind, &err), 0);
-    ck_assert_int_eq(kind, OCI_TASK_CONTAINER);
-    oci_annotations_free(&a);
-    ck_assert_ptr_null(a.items);
-    ck_assert_uint_eq(a.len, 0);
-    oci_annotations_free(&a); /* twice is harmless */
-
-    anns(CTR_RUN, &a);
-    ck_assert_uint_eq(a.len, 0);
-    ck_assert_ptr_null(oci_sandbox_id(&a));
-    ck_assert_int_eq(oci_task_kind(&a, &kind, &err), 0);
-    ck_assert_int_eq(kind, OCI_TASK_SANDBOX); /* ctr run: a VM of its own */
-    oci_annotations_free(&a);
-    ck_assert_ptr_null(oci_annotation_get(NULL, "x"));
-
-    /* errors */
-    _cleanup_free_ char *bad = q("{'annotations':{'a':'b','n':5}}");
-    ck_assert_int_eq(oci_annotations_from_json(bad, strlen(bad), &a, &err), -1);
-    ck_assert_str_eq(err.msg, "config.json: annotations.n: expected a string, got 5");
-    ck_assert_ptr_null(a.items);
-    _cleanup_free_ char *bad2 = q("{'annotations':'a=b'}");
-    ck_assert_int_eq(oci_annotations_from_json(bad2, strlen(bad2), &a, &err), -1);
-    ck_assert_str_eq(err.msg, "config.json: annotations: expected an object, got a string");
-    ck_assert_int_eq(oci_annotations_from_json("[", 1, &a, &err), -1);
-    ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
-    /* the rest of the document is not checked here, but must parse */
-    anns("{'process':{'args':7},'annotations':{'k':'v'},'x':18446744073709551615}", &a);
-    ck_assert_str_eq(oci_annotation_get(&a, "k"), "v");
-    oci_annotations_free(&a);
-    error_clear(&err);
-}
-END_TEST
-
-START_TEST(test_task_kind)
-{
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.cri.container-type':'sandbox'}}"),
-                     OCI_TASK_SANDBOX);
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.cri.container-type':'container'}}"),
-                     OCI_TASK_CONTAINER);
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.cri-o.ContainerType':'sandbox'}}"),
-                     OCI_TASK_SANDBOX);
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.cri-o.ContainerType':'container'}}"),
-                     OCI_TASK_CONTAINER);
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.docker.type':'podsandbox'}}"),
-                     OCI_TASK_SANDBOX);
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.docker.type':'container'}}"),
-                     OCI_TASK_CONTAINER);
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.cri.sandbox-id':'x'}}"),
-                     OCI_TASK_SANDBOX);
-    /* containerd's key decides before CRI-O's */
-    ck_assert_int_eq(kind_of("{'annotations':{'io.kubernetes.cri-o.ContainerType':'sandbox',"
-                             "'io.kubernetes.cri.container-type':'container'}}"),
-                     OCI_TASK_CONTAINER);
-    kind_fails("{'annotations':{'io.kubernetes.cri.container-type':'pod'}}",
-               "annotation io.kubernetes.cri.container-type: unknown container type \"pod\" "
-               "(expected sandbox or container)");
-    kind_fails("{'annotations':{'io.kubernetes.cri-o.ContainerType':''}}",
-               "annotation io.kubernetes.cri-o.ContainerType: unknown container type \"\" "
-               "(expected sandbox or container)");
-    kind_fails("{'annotations':{'io.kubernetes.docker.type':'Container'}}",
-               "annotation io.kubernetes.docker.type: unknown container type \"Container\" "
-               "(expected sandbox or container)");
-}
-END_TEST
-
-START_TEST(test_sandbox_id)
-{
-    struct oci_annotations a;
-    anns("{'annotations':{'io.kubernetes.cri-o.SandboxID':'crio-1'}}", &a);
-    ck_assert_str_eq(oci_sandbox_id(&a), "crio-1");
-    oci_annotations_free(&a);
-    anns("{'annotations':{'io.kubernetes.sandbox.id':'docker-1'}}", &a);
-    ck_assert_str_eq(oci_sandbox_id(&a), "docker-1");
-    oci_annotations_free(&a);
-    anns("{'annotations':{'io.kubernetes.sandbox.id':'docker-1',"
-         "'io.kubernetes.cri.sandbox-id':'cri-1','io.kubernetes.cri-o.SandboxID':'crio-1'}}",
-         &a);
-    ck_assert_str_eq(oci_sandbox_id(&a), "cri-1");
-    oci_annotations_free(&a);
-    anns("{'annotations':{'io.kubernetes.cri.sandbox-id':'','io.kubernetes.cri-o.SandboxID':'c'}}",
-         &a);
-    ck_assert_str_eq(oci_sandbox_id(&a), "c");
-    oci_annotations_free(&a);
-    anns("{'annotations':{'io.kubernetes.cri.sandbox-id':''}}", &a);
-    ck_assert_ptr_null(oci_sandbox_id(&a));
-    oci_annotations_free(&a);
-}
-END_TEST
-
-/* --- the bundle's file --- */
-
-START_TEST(test_read_config)
-{
-    char dir[] = "/tmp/cocoon-oci-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    _cleanup_free_ char *path = xasprintf("%s/config.json", dir);
-    struct error err = ERROR_INIT;
-    char *json = (char *)1;
-    size_t len = 7;
-
-    ck_assert_int_eq(oci_read_config(dir, &json, &len, &err), -1);
-    ck_assert_int_eq(err.code, GRPC_NOT_FOUND);
-    ck_assert_ptr_null(json);
-    ck_assert_uint_eq(len, 0);
-    ck_assert_msg(strstr(err.msg, "config.json: open ") && strstr(err.msg, "No such file"), "%s",
-                  err.msg);
-
-    _cleanup_free_ char *text = q(CRI_CONTAINER);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    ck_assert_msg(oci_read_config(dir, &json, &len, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(len, strlen(text));
-    ck_assert_str_eq(json, text);
-    Grpc__Spec *s = NULL;
-    ck_assert_int_eq(oci_spec_from_json(json, len, &s, &err), 0);
-    spec_free(s);
-    free(json);
-
-    /* empty file: read fine, refused by the parser */
-    ck_assert_int_eq(truncate(path, 0), 0);
-    ck_assert_int_eq(oci_read_config(dir, &json, &len, &err), 0);
-    ck_assert_uint_eq(len, 0);
-    ck_assert_str_eq(json, "");
-    free(json);
-
-    /* exactly at the limit, then one byte over (sparse) */
-    ck_assert_int_eq(truncate(path, OCI_MAX_JSON_SIZE), 0);
-    ck_assert_int_eq(oci_read_config(dir, &json, &len, &err), 0);
-    ck_assert_uint_eq(len, OCI_MAX_JSON_SIZE);
-    free(json);
-    ck_assert_int_eq(truncate(path, OCI_MAX_JSON_SIZE + 1), 0);
-    ck_assert_int_eq(oci_read_config(dir, &json, &len, &err), -1);
-    ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
-    ck_assert_msg(strstr(err.msg, "16777217 bytes, more than the limit of 16 MiB"), "%s", err.msg);
-    ck_assert_ptr_null(json);
-    unlink(path);
-
-    /* not a regular file: a directory, a FIFO (which must not block) */
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    ck_assert_int_eq(oci_read_config(dir, &json, &len, &err), -1);
-    ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
-    ck_assert_msg(strstr(err.msg, "is not a regular file"), "%s", err.msg);
-    rmdir(path);
-    ck_assert_int_eq(mkfifo(path, 0600), 0);
-    ck_assert_int_eq(oci_read_config(dir, &json, &len, &err), -1);
-    ck_assert_msg(strstr(err.msg, "is not a regular file"), "%s", err.msg);
-    unlink(path);
-    rmdir(dir);
-    error_clear(&err);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("oci");
@@ -1053,10 +854,6 @@ int main(void)
     tc = tcase_create("parts");
     tcase_add_test(tc, test_exec_process);
     tcase_add_test(tc, test_update_resources);
-    tcase_add_test(tc, test_annotations);
-    tcase_add_test(tc, test_task_kind);
-    tcase_add_test(tc, test_sandbox_id);
-    tcase_add_test(tc, test_read_config);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_tap(sr, "-");

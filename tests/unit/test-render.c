@@ -971,11 +971,11 @@ START_TEST(test_sandbox_vm_sizing)
         struct annotation anns[3];
         size_t n = 0;
         if (ok[i].period)
-            anns[n++] = (struct annotation){SANDBOX_CPU_PERIOD_ANNOTATION, ok[i].period};
+            anns[n++] = (struct annotation){ANNOTATION_SANDBOX_CPU_PERIOD, ok[i].period};
         if (ok[i].quota)
-            anns[n++] = (struct annotation){SANDBOX_CPU_QUOTA_ANNOTATION, ok[i].quota};
+            anns[n++] = (struct annotation){ANNOTATION_SANDBOX_CPU_QUOTA, ok[i].quota};
         if (ok[i].memory)
-            anns[n++] = (struct annotation){SANDBOX_MEMORY_ANNOTATION, ok[i].memory};
+            anns[n++] = (struct annotation){ANNOTATION_SANDBOX_MEMORY, ok[i].memory};
         ck_assert_msg(sandbox_vm_spec(cfg, "pod", anns, n, &spec, NULL, &err) == 0, "case %zu: %s",
                       i, err.msg);
         ck_assert_msg(spec.vcpus == ok[i].vcpus && spec.memory_mib == ok[i].mib,
@@ -986,14 +986,14 @@ START_TEST(test_sandbox_vm_sizing)
     static const struct {
         const char *key, *value, *msg;
     } bad[] = {
-        {SANDBOX_CPU_QUOTA_ANNOTATION, "1.5", "must be a decimal integer, got \"1.5\""},
-        {SANDBOX_CPU_QUOTA_ANNOTATION, "", "must be a decimal integer, got \"\""},
-        {SANDBOX_CPU_PERIOD_ANNOTATION, "-", "must be a decimal integer"},
-        {SANDBOX_CPU_PERIOD_ANNOTATION, "+100", "must be a decimal integer"},
-        {SANDBOX_MEMORY_ANNOTATION, " 1", "must be a decimal integer"},
-        {SANDBOX_MEMORY_ANNOTATION, "9223372036854775808", "must be a decimal integer"},
-        {SANDBOX_MEMORY_ANNOTATION, "99999999999999999999", "must be a decimal integer"},
-        {SANDBOX_MEMORY_ANNOTATION, "9223372036854775807",
+        {ANNOTATION_SANDBOX_CPU_QUOTA, "1.5", "must be a decimal integer, got \"1.5\""},
+        {ANNOTATION_SANDBOX_CPU_QUOTA, "", "must be a decimal integer, got \"\""},
+        {ANNOTATION_SANDBOX_CPU_PERIOD, "-", "must be a decimal integer"},
+        {ANNOTATION_SANDBOX_CPU_PERIOD, "+100", "must be a decimal integer"},
+        {ANNOTATION_SANDBOX_MEMORY, " 1", "must be a decimal integer"},
+        {ANNOTATION_SANDBOX_MEMORY, "9223372036854775808", "must be a decimal integer"},
+        {ANNOTATION_SANDBOX_MEMORY, "99999999999999999999", "must be a decimal integer"},
+        {ANNOTATION_SANDBOX_MEMORY, "9223372036854775807",
          "2048 MiB plus 8796093022208 MiB for the pod (io.kubernetes.cri.sandbox-memory) are "
          "more than the 4194304 MiB a VM may have"},
     };
@@ -1005,8 +1005,8 @@ START_TEST(test_sandbox_vm_sizing)
         ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
         vm_spec_free(&spec);
     }
-    struct annotation cpus[] = {{SANDBOX_CPU_PERIOD_ANNOTATION, "1"},
-                                {SANDBOX_CPU_QUOTA_ANNOTATION, "9223372036854775807"}};
+    struct annotation cpus[] = {{ANNOTATION_SANDBOX_CPU_PERIOD, "1"},
+                                {ANNOTATION_SANDBOX_CPU_QUOTA, "9223372036854775807"}};
     ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", cpus, 2, &spec, NULL, &err), -1);
     ck_assert_str_eq(err.msg, "sandbox resources: 1 vCPUs plus 9223372036854775807 for the pod "
                               "(io.kubernetes.cri.sandbox-cpu-quota / "
