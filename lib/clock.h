@@ -5,3 +5,7 @@
 
 /* CLOCK_MONOTONIC now, in milliseconds. */
 int64_t now_ms(void);
+
+/* Milliseconds from now to deadline (a now_ms() value) as poll(2) takes them: 0 once it has
+ * passed, at most 1000000. */
+int remaining_ms(int64_t deadline);

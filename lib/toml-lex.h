@@ -1,6 +1,10 @@
 /* Private to the TOML parser (lib/toml.c): the lexer that reads keys, scalar values, whitespace,
  * comments and newlines, keeps track of lines for positions, and formats error messages.
- * Structure (tables, arrays, inline tables, redefinition rules) lives in toml.c. */
+ * Structure (tables, arrays, inline tables, redefinition rules) lives in toml.c.
+ *
+ * The lexer is split in three: toml-lex.c (positions, messages, UTF-8 check, character classes,
+ * whitespace, comments, newlines), toml-lex-string.c (strings and keys) and toml-lex-scalar.c
+ * (numbers, booleans, dates and times). The last part of this header is shared between them. */
 #pragma once
 
 #include <stdbool.h>
@@ -18,7 +22,6 @@ struct toml_lexer {
     const char *line_start; /* first byte of the line holding `cur` */
     struct error *err;
 };
-
 
 void toml_lex_init(struct toml_lexer *lx, const char *data, size_t len, struct error *err);
 
@@ -58,3 +61,28 @@ int toml_lex_key(struct toml_lexer *lx, char **key, size_t *key_len);
 /* Reads a string, number, boolean or date/time into `v` (type, pos and u filled); anything else
  * is an error ("expected a value"). Arrays and inline tables are the caller's. */
 int toml_lex_scalar(struct toml_lexer *lx, struct toml_value *v);
+
+/* ---- shared between the lexer's files (toml-lex*.c); the parser does not call these ---------- */
+
+/* Names the character at `at` for messages ("end of input", "newline", "'x'", ...), using `buf`
+ * when it needs formatting. */
+const char *toml_lex_describe(const struct toml_lexer *lx, const char *at, char buf[static 32]);
+
+bool toml_lex_is_digit(char c);
+
+/* Value of a hexadecimal digit, or -1. */
+int toml_lex_hex_value(char c);
+
+bool toml_lex_is_bare_key_char(char c);
+
+/* Control characters TOML forbids in comments and strings (tab is allowed). */
+bool toml_lex_is_forbidden_control(char ch);
+
+/* LF or CRLF at `p`. */
+bool toml_lex_at_newline(const struct toml_lexer *lx, const char *p);
+
+/* Consumes LF or CRLF and starts a new line; false if there is none at cur. */
+bool toml_lex_take_newline(struct toml_lexer *lx);
+
+/* Any string at cur (which is a quote), appended to `b`. */
+int toml_lex_string(struct toml_lexer *lx, struct buf *b);

@@ -1,5 +1,5 @@
 /* TOML 1.0.0 documents: tables, arrays, inline tables and the rules about defining each table
- * once. Scalars, keys, whitespace and messages come from the lexer (toml-lex.c).
+ * once. Scalars, keys, whitespace and messages come from the lexer (toml-lex.h).
  *
  * Each value is allocated inside a `struct node` that also records how its table was defined
  * (by a [header], by dotted keys, implicitly as the parent in a header, or inline); those flags

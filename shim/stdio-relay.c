@@ -6,13 +6,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "shim/stdio-parts.h"
 
 #define CHUNK (32 * 1024) /* Kata's relay buffer; one ReadStdout / WriteStdin at most */
 #ifdef __SANITIZE_ADDRESS__
@@ -29,9 +28,6 @@
 #define RELAY_STACK (64 * 1024) /* a copier's deepest path is an agent call and a log line */
 #endif
 #define STDIN_CLOSE_WAIT_MS 2000 /* how long CloseIO lets the stdin copier finish first */
-#define LOGGER_KILL_WAIT_MS 1000
-
-extern char **environ;
 
 /* --- limits --- */
 
@@ -50,12 +46,6 @@ void stdio_set_limits(const struct stdio_limits *l)
 static int64_t limit(int64_t *v)
 {
     return __atomic_load_n(v, __ATOMIC_RELAXED);
-}
-
-static int remaining_ms(int64_t deadline)
-{
-    int64_t left = deadline - now_ms();
-    return left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 }
 
 /* --- the state --- */
@@ -112,143 +102,6 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
-/* --- parsing the paths --- */
-
-enum kind { KIND_NONE, KIND_FIFO, KIND_FILE, KIND_BINARY, KIND_BINARY_V2 };
-
-struct target {
-    enum kind kind;
-    char *path;
-    char **args; /* KIND_BINARY*: k v k2 v2 ..., NULL-terminated */
-};
-
-static void target_clear(struct target *t)
-{
-    free(t->path);
-    for (char **a = t->args; a && *a; a++)
-        free(*a);
-    free(t->args);
-    *t = (struct target){0};
-}
-
-static int unhex(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Percent-decodes s[0..n) as Go's net/url does (in a query, '+' is a space). NULL for a bad
- * escape or an escaped NUL, which no path or argument can hold. */
-static char *url_decode(const char *s, size_t n, bool query)
-{
-    char *out = xmalloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? unhex(s[i + 1]) : -1;
-            int lo = i + 2 < n ? unhex(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            *o++ = query && s[i] == '+' ? ' ' : s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-/* binary://path?k=v&k2=v2 -> {k, v, k2, v2}: as containerd, a key given twice counts once (its
- * first value) and a key without '=' has the value "". */
-static int parse_query(const char *stream, const char *uri, const char *q, size_t n, char ***out,
-                       struct error *err)
-{
-    size_t cap = 8, len = 0;
-    char **args = xcalloc(cap, sizeof(*args));
-    const char *end = q + n;
-    int r = 0;
-    while (q < end && r == 0) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        if (pe > q) {
-            const char *eq = memchr(q, '=', (size_t)(pe - q));
-            char *k = url_decode(q, (size_t)((eq ? eq : pe) - q), true);
-            char *v = eq ? url_decode(eq + 1, (size_t)(pe - eq - 1), true) : xstrdup("");
-            bool dup = false;
-            for (size_t i = 0; k && i < len; i += 2)
-                dup = dup || strcmp(args[i], k) == 0;
-            if (!k || !v) {
-                r = error_set(err, GRPC_INVALID_ARGUMENT,
-                              "%s: %s: bad %%-escape in the logger's arguments", stream, uri);
-                free(k);
-                free(v);
-            } else if (dup) {
-                free(k);
-                free(v);
-            } else {
-                if (len + 3 > cap) {
-                    cap *= 2;
-                    args = xrealloc(args, cap * sizeof(*args));
-                }
-                args[len++] = k;
-                args[len++] = v;
-                args[len] = NULL;
-            }
-        }
-        q = amp ? amp + 1 : end;
-    }
-    *out = args;
-    return r;
-}
-
-static int parse_target(const char *stream, const char *uri, struct target *t, struct error *err)
-{
-    *t = (struct target){.kind = KIND_NONE};
-    if (!uri[0])
-        return 0;
-    if (uri[0] == '/') { /* a plain path, taken as it is (no URL decoding) */
-        t->kind = KIND_FIFO;
-        t->path = xstrdup(uri);
-        return 0;
-    }
-    const char *sep = strstr(uri, "://");
-    static const struct {
-        const char *name;
-        enum kind kind;
-    } schemes[] = {{"fifo", KIND_FIFO},
-                   {"file", KIND_FILE},
-                   {"binary", KIND_BINARY},
-                   {"binary-v2", KIND_BINARY_V2}};
-    for (size_t i = 0; sep && i < sizeof(schemes) / sizeof(schemes[0]); i++)
-        if ((size_t)(sep - uri) == strlen(schemes[i].name) &&
-            strncasecmp(uri, schemes[i].name, (size_t)(sep - uri)) == 0)
-            t->kind = schemes[i].kind;
-    if (t->kind == KIND_NONE)
-        return error_set(err, GRPC_INVALID_ARGUMENT,
-                         "%s: %s is neither an absolute path nor a fifo://, file://, binary:// or "
-                         "binary-v2:// URI",
-                         stream, uri);
-    const char *p = sep + 3;
-    if (*p != '/')
-        return error_set(err, GRPC_INVALID_ARGUMENT,
-                         "%s: %s: want %.*s:///absolute/path (a host part is not supported)",
-                         stream, uri, (int)(sep - uri), uri);
-    size_t n = strcspn(p, "?#");
-    t->path = url_decode(p, n, false);
-    if (!t->path)
-        return error_set(err, GRPC_INVALID_ARGUMENT, "%s: %s: bad %%-escape in the path", stream,
-                         uri);
-    if (p[n] == '?' && (t->kind == KIND_BINARY || t->kind == KIND_BINARY_V2))
-        return parse_query(stream, uri, p + n + 1, strcspn(p + n + 1, "#"), &t->args, err);
-    if (t->kind == KIND_BINARY || t->kind == KIND_BINARY_V2)
-        t->args = xcalloc(1, sizeof(*t->args));
-    return 0;
-}
-
 /* --- opening containerd's side --- */
 
 static int open_fifo(const char *stream, const char *path, int flags, int *out, struct error *err)
@@ -291,177 +144,21 @@ static int open_file(struct output *o, const char *path, struct error *err)
     return 0;
 }
 
-/* --- binary loggers --- */
-
-static bool wait_exit(pid_t pid, int64_t ms)
-{
-    int64_t deadline = now_ms() + ms;
-    long nap_us = 1000;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno == ECHILD)) /* ECHILD: someone else reaped it */
-            return true;
-        if (r < 0 && errno != EINTR)
-            return false;
-        if (now_ms() >= deadline)
-            return false;
-        usleep((useconds_t)nap_us);
-        nap_us = nap_us < 20000 ? nap_us * 2 : nap_us;
-    }
-}
-
-/* Its pipes are closed by now: a logger exits at their end of file, else it is told to. */
-static void reap_logger(pid_t pid, bool at_once)
-{
-    if (!at_once && wait_exit(pid, limit(&exit_ms)))
-        return;
-    if (!at_once) {
-        log_warn("stdio: logger %d still running after its pipes closed; sending SIGTERM", pid);
-        kill(pid, SIGTERM);
-        if (wait_exit(pid, limit(&exit_ms)))
-            return;
-        log_warn("stdio: logger %d ignored SIGTERM; killing it", pid);
-    }
-    kill(pid, SIGKILL);
-    if (!wait_exit(pid, LOGGER_KILL_WAIT_MS))
-        log_warn("stdio: logger %d did not die; leaving it", pid);
-}
-
-static char **logger_env(const char *cid, const char *ns)
-{
-    size_t n = 0;
-    while (environ && environ[n])
-        n++;
-    char **env = xcalloc(n + 3, sizeof(*env));
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "CONTAINER_ID=", 13) != 0 &&
-            strncmp(environ[i], "CONTAINER_NAMESPACE=", 20) != 0)
-            env[k++] = xstrdup(environ[i]);
-    env[k++] = xasprintf("CONTAINER_ID=%s", cid);
-    env[k++] = xasprintf("CONTAINER_NAMESPACE=%s", ns);
-    return env;
-}
-
-static void strv_free(char **v)
-{
-    for (char **p = v; p && *p; p++)
-        free(*p);
-    free(v);
-}
-DEFINE_CLEANUP_FUNC(char **, strv_free)
-
-/* Reads a byte, or end of file, from the ready pipe within the limit. */
-static int wait_ready(int fd, const struct target *t, const char *stream, struct error *err)
-{
-    int64_t ms = limit(&ready_ms), deadline = now_ms() + ms;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, remaining_ms(deadline));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return error_set_errno(err, errno, "%s: wait for logger %s", stream, t->path);
-        if (r == 0)
-            return error_set(err, GRPC_DEADLINE_EXCEEDED,
-                             "%s: logger %s did not signal ready on fd 5 within %lld ms", stream,
-                             t->path, (long long)ms);
-        char b;
-        ssize_t n = read(fd, &b, 1);
-        if (n == 1)
-            return 0;
-        if (n == 0 && t->kind == KIND_BINARY)
-            return 0; /* binary:// takes end of file as ready, as containerd does */
-        if (n == 0)
-            return error_set(err, GRPC_FAILED_PRECONDITION,
-                             "%s: binary-v2 logger %s closed fd 5 (or exited) without writing "
-                             "the ready byte",
-                             stream, t->path);
-        if (errno != EINTR && errno != EAGAIN)
-            return error_set_errno(err, errno, "%s: wait for logger %s", stream, t->path);
-    }
-}
-
-/* Runs the logger with fd 3 / 4 = the read ends of a stdout / stderr pipe, fd 5 = the write end
- * of the ready pipe, 0-2 = /dev/null; the write ends go to the outputs whose target it is. */
-static int start_logger(struct stdio *s, const struct target *t, const bool serves[2],
+/* The logger's pipes become the outputs it serves. */
+static int start_logger(struct stdio *s, const struct stdio_target *t, const bool serves[2],
                         const struct stdio_config *cfg, struct error *err)
 {
-    const char *stream = serves[0] ? "stdout" : "stderr";
-    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}; /* stdout, stderr, ready */
-    int child[3] = {-1, -1, -1};
-    int r = 0;
-    for (int i = 0; i < 3 && r == 0; i++)
-        if (pipe2(pipes[i], O_CLOEXEC) < 0)
-            r = error_set_errno(err, errno, "%s: logger pipes", stream);
-    /* The child's ends above 5, so that placing them on 3, 4, 5 never overwrites one another. */
-    for (int i = 0; i < 3 && r == 0; i++) {
-        int end = i < 2 ? pipes[i][0] : pipes[i][1];
-        child[i] = fcntl(end, F_DUPFD_CLOEXEC, 6);
-        if (child[i] < 0)
-            r = error_set_errno(err, errno, "%s: logger pipes", stream);
-    }
-    if (r == 0) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        for (int i = 0; i < 3; i++)
-            posix_spawn_file_actions_adddup2(&fa, child[i], 3 + i);
-#if __GLIBC_PREREQ(2, 34)
-        posix_spawn_file_actions_addclosefrom_np(&fa, 6); /* even a stray fd without O_CLOEXEC */
-#endif
-        /* The relay's threads block every signal and the shim may ignore SIGPIPE: the logger
-         * starts with neither. */
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        sigdelset(&all, SIGKILL);
-        sigdelset(&all, SIGSTOP);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        size_t nargs = 0;
-        while (t->args[nargs])
-            nargs++;
-        _cleanup_free_ char **argv = xcalloc(nargs + 2, sizeof(*argv));
-        argv[0] = t->path;
-        memcpy(argv + 1, t->args, nargs * sizeof(*argv));
-        _cleanup_(strv_freep) char **env =
-            logger_env(s->cid, cfg->namespace_ ? cfg->namespace_ : "");
-        pid_t pid;
-        int e = posix_spawn(&pid, t->path, &fa, &attr, argv, env);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (e != 0)
-            r = error_set_errno(err, e, "%s: start logger %s", stream, t->path);
-        else
-            s->logger = pid;
-    }
-    for (int i = 0; i < 3; i++) {
-        close_fd(&child[i]);
-        close_fd(i < 2 ? &pipes[i][0] : &pipes[i][1]);
-    }
+    int fds[2];
+    if (stdio_logger_start(t, serves, s->cid, cfg->namespace_, limit(&ready_ms), fds, &s->logger,
+                           err) < 0)
+        return -1;
     for (int i = 0; i < 2; i++) {
-        if (r == 0 && serves[i]) {
-            s->out[i].fd = pipes[i][1];
+        if (fds[i] >= 0) {
+            s->out[i].fd = fds[i];
             s->out[i].owns_fd = true;
-            fcntl(s->out[i].fd, F_SETFL, O_NONBLOCK);
-        } else {
-            close_fd(&pipes[i][1]); /* the logger reads end of file on this one */
         }
     }
-    if (r == 0 && wait_ready(pipes[2][0], t, stream, err) < 0) {
-        reap_logger(s->logger, true);
-        s->logger = 0;
-        r = -1;
-    }
-    close_fd(&pipes[2][0]);
-    return r;
+    return 0;
 }
 
 /* --- the output copiers --- */
@@ -686,12 +383,12 @@ int stdio_open(const struct stdio_config *cfg, struct stdio **out, struct error 
     const char *in = cfg->stdin_path ? cfg->stdin_path : "";
     const char *paths[2] = {cfg->stdout_path ? cfg->stdout_path : "",
                             cfg->stderr_path && !cfg->terminal ? cfg->stderr_path : ""};
-    struct target tin = {0}, t[2] = {{0}, {0}};
-    int r = parse_target("stdin", in, &tin, err);
+    struct stdio_target tin = {0}, t[2] = {{0}, {0}};
+    int r = stdio_target_parse("stdin", in, &tin, err);
     if (r == 0 && tin.kind != KIND_NONE && tin.kind != KIND_FIFO)
         r = error_set(err, GRPC_INVALID_ARGUMENT, "stdin: %s: stdin can only be a FIFO", in);
     for (int i = 0; i < 2 && r == 0; i++)
-        r = parse_target(s->out[i].name, paths[i], &t[i], err);
+        r = stdio_target_parse(s->out[i].name, paths[i], &t[i], err);
     bool binary[2] = {t[0].kind >= KIND_BINARY, t[1].kind >= KIND_BINARY};
     if (r == 0 && binary[0] && binary[1] && strcmp(paths[0], paths[1]) != 0)
         r = error_set(err, GRPC_INVALID_ARGUMENT,
@@ -717,9 +414,9 @@ int stdio_open(const struct stdio_config *cfg, struct stdio **out, struct error 
     /* last, so that a bad path elsewhere never starts a logger for nothing */
     if (r == 0 && (binary[0] || binary[1]))
         r = start_logger(s, binary[0] ? &t[0] : &t[1], binary, cfg, err);
-    target_clear(&tin);
-    target_clear(&t[0]);
-    target_clear(&t[1]);
+    stdio_target_clear(&tin);
+    stdio_target_clear(&t[0]);
+    stdio_target_clear(&t[1]);
     if (r < 0) {
         stdio_free(s);
         return -1;
@@ -849,7 +546,7 @@ void stdio_free(struct stdio *s)
     close_fd(&s->stop_fd);
     close_fd(&s->close_fd);
     if (s->logger > 0)
-        reap_logger(s->logger, false);
+        stdio_logger_reap(s->logger, false, limit(&exit_ms));
     error_clear(&s->close_err);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);

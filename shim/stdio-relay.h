@@ -1,6 +1,7 @@
 /* shim/stdio-relay: a process's stdio, containerd's side (FIFOs, file://, binary:// loggers;
  * containerd.md §4) relayed to and from the agent's ReadStdout / ReadStderr / WriteStdin (kata.md
- * §1.4).
+ * §1.4). The paths are parsed in stdio-uri.c, loggers run by stdio-logger.c, and the copiers live
+ * in stdio-relay.c.
  *
  * Opened at Create / Exec, so a bad path fails the call; relayed from Start on one thread per
  * stream (small stacks). Output copiers end at the agent's end of stream (an empty read) or when

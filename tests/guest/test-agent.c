@@ -24,6 +24,7 @@
 
 #include "kata/agent.pb-c.h"
 #include "kata/health.pb-c.h"
+#include "lib/fs.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 #include "ttrpc/client.h"
@@ -74,22 +75,8 @@ static void write_file(const char *path, const void *data, size_t len)
 
 static uint8_t *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = xmalloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap)
-            buf = xrealloc(buf, cap *= 2);
-    }
-    fclose(f);
-    buf = xrealloc(buf, n + 1);
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    char *data = NULL;
+    return fs_read_file(path, 256u << 20, &data, len, NULL) == 0 ? (uint8_t *)data : NULL;
 }
 
 /* A busybox rootfs like the guest image's: /bin/busybox and one symlink per applet. */

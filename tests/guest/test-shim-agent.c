@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "kata/agent.pb-c.h"
+#include "lib/fs.h"
+#include "lib/clock.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 #include "shim/agent.h"
@@ -66,30 +68,10 @@ static void run(const char *fmt, ...)
         die("command failed: %s", cmd);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint8_t *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0, r;
-    uint8_t *buf = xmalloc(cap);
-    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap)
-            buf = xrealloc(buf, cap *= 2);
-    }
-    fclose(f);
-    buf = xrealloc(buf, n + 1);
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    char *data = NULL;
+    return fs_read_file(path, 256u << 20, &data, len, NULL) == 0 ? (uint8_t *)data : NULL;
 }
 
 /* /bin/busybox and one symlink per applet, as in the guest image. */

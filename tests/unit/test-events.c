@@ -15,6 +15,7 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/services/events/ttrpc/v1/events.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
+#include "lib/clock.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -26,13 +27,6 @@
 
 static char tmpdir[64];
 static char sock_path[128];
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- the fake containerd: records every Forward, can fail or hang on demand --- */
 

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "kata/agent.pb-c.h"
+#include "lib/fs.h"
+#include "lib/clock.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 #include "shim/agent.h"
@@ -211,13 +213,6 @@ static void fake_generate(int i, uint32_t seed, uint64_t n)
     pthread_mutex_unlock(&fk.lock);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits (up to 10 s) until *counter reaches want; returns its value. */
 static unsigned fake_wait(const unsigned *counter, unsigned want)
 {
@@ -407,14 +402,9 @@ static void sink_finish(struct sink *k)
 
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *s = xcalloc(1, 1 << 20);
-    size_t n = fread(s, 1, (1 << 20) - 1, f);
-    s[n] = '\0';
-    fclose(f);
-    return s;
+    char *s = NULL;
+    size_t n;
+    return fs_read_file(path, 1 << 20, &s, &n, NULL) == 0 ? s : NULL;
 }
 
 static void write_script(const char *path, const char *body)

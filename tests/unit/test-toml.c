@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/fs.h"
 #include "lib/cleanup.h"
 #include "lib/error.h"
 #include "lib/toml.h"
@@ -24,18 +25,8 @@ DEFINE_CLEANUP_FUNC(struct toml_value *, toml_free)
 
 static char *read_file(const char *path, size_t *len)
 {
-    _cleanup_fclose_ FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *buf = xmalloc(cap);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap)
-            buf = xrealloc(buf, cap *= 2);
-    }
-    *len = n;
-    return buf;
+    char *buf = NULL;
+    return fs_read_file(path, 16u << 20, &buf, len, NULL) == 0 ? buf : NULL;
 }
 
 /* Parses a NUL-terminated document; on failure the message is left in *msg. */
