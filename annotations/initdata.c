@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <zlib.h>
 
 #include "lib/base64.h"
+#include "lib/sha256.h"
+#include "lib/sha512.h"
 #include "lib/toml.h"
 #include "lib/xalloc.h"
 
@@ -190,13 +191,22 @@ static int gzip_compress(const char *raw, size_t len, uint8_t **out, size_t *out
 
 static int digest(enum initdata_alg alg, const void *p, size_t len, uint8_t *md, size_t *md_len)
 {
-    const EVP_MD *type = alg == INITDATA_SHA256   ? EVP_sha256()
-                         : alg == INITDATA_SHA384 ? EVP_sha384()
-                                                  : EVP_sha512();
-    unsigned int n = 0;
-    if (EVP_Digest(p, len, md, &n, type, NULL) != 1)
-        return -1;
-    *md_len = n;
+    if (alg == INITDATA_SHA256) {
+        struct sha256 c;
+        sha256_init(&c);
+        sha256_update(&c, p, len);
+        sha256_final(&c, md);
+        *md_len = SHA256_LEN;
+        return 0;
+    }
+    struct sha512 c;
+    if (alg == INITDATA_SHA384)
+        sha384_init(&c);
+    else
+        sha512_init(&c);
+    *md_len = alg == INITDATA_SHA384 ? SHA384_LEN : SHA512_LEN;
+    sha512_update(&c, p, len);
+    sha512_final(&c, md, *md_len);
     return 0;
 }
 

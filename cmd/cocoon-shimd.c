@@ -1,6 +1,6 @@
 /* cocoon-shimd: the shim daemon of one pod, which containerd-shim-cocoon-v2 `start` spawns with
- * the listener on fd 3 (or run by hand with -socket), and the `delete` that needs libvirt.
- * Takes the shim's flags (shim/flags.h). Usage errors exit 2, other errors 1. */
+ * the listener on fd 3 (or run by hand with -socket). Takes the shim's flags (shim/flags.h).
+ * Usage errors exit 2, other errors 1. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +29,6 @@ int main(int argc, char **argv)
         return shim_cmd_info(&f);
     if (!f.action)
         return shim_serve(&f);
-    if (strcmp(f.action, "delete") == 0)
-        return shim_cmd_delete(&f);
-    fprintf(stderr, "%s: `start` is containerd-shim-cocoon-v2's\n", SHIM_DAEMON_NAME);
+    fprintf(stderr, "%s: `%s` is containerd-shim-cocoon-v2's\n", SHIM_DAEMON_NAME, f.action);
     return 2;
 }

@@ -2,8 +2,8 @@
  * (no libvirt, no libcrypto) because containerd runs it for every container:
  *
  *   ... start    find or start the pod's shim daemon (cocoon-shimd), print its address
- *   ... delete   clean up after a dead shim, print a DeleteResponse (a sandbox's delete, which
- *                destroys a VM, is handed to cocoon-shimd)
+ *   ... delete   clean up after a dead shim (a sandbox's VM through cocoon-vm), print a
+ *                DeleteResponse
  *   ... -info    print a RuntimeInfo;  -v  print the version
  *
  * Usage errors exit 2 (as Go's flag package does), other errors 1. */
@@ -36,7 +36,7 @@ int main(int argc, char **argv)
     if (f.action && strcmp(f.action, "start") == 0)
         return shim_cmd_start(&f, argv[0]);
     if (f.action)
-        return shim_cmd_delete_front(&f, argv);
+        return shim_cmd_delete(&f);
     fprintf(stderr, "%s: no action: the shim daemon is %s, which `start` runs\n", SHIM_BINARY_NAME,
             SHIM_DAEMON_NAME);
     return 2;

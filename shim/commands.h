@@ -1,11 +1,11 @@
 /* What the shim binary does for containerd (containerd.md §3): the short-lived actions `start`,
- * `delete` and -info, and where the daemon binary is.
+ * `delete` and -info, and where cocoon's other programs are.
  *
- * Two binaries share the work so that the frequent actions stay light. The front,
- * containerd-shim-cocoon-v2 (the only name containerd knows), answers -v, -info, `start` and the
- * `delete` of a container; it loads neither libvirt nor libcrypto. The daemon binary,
- * cocoon-shimd, serves the pod (shim/daemon.h) and does the `delete` that needs libvirt (a
- * sandbox's: its VM). `start` and `delete` write only their answer on stdout (containerd reads
+ * Three programs share the work, so that what runs often or long stays light:
+ * containerd-shim-cocoon-v2 (the only name containerd knows) answers -v, -info, `start` and
+ * `delete`; cocoon-shimd is the daemon serving a pod (shim/daemon.h), spawned by `start`; and
+ * cocoon-vm (vmm/vm-helper.h) is the one that loads libvirt, run for a moment to start or
+ * destroy a domain. `start` and `delete` write only their answer on stdout (containerd reads
  * stdout and stderr together at `start`); they return the process exit code. */
 #pragma once
 
@@ -14,13 +14,13 @@
 #include "shim/flags.h"
 
 #define SHIM_DAEMON_NAME "cocoon-shimd"
-#ifndef SHIM_DAEMON_INSTALLED
-#define SHIM_DAEMON_INSTALLED "/usr/libexec/cocoon/" SHIM_DAEMON_NAME
+#ifndef SHIM_LIBEXEC_DIR
+#define SHIM_LIBEXEC_DIR "/usr/libexec/cocoon"
 #endif
 
-/* The daemon binary: cocoon-shimd beside the front's own file (symlinks resolved), else the
- * installed one. Caller frees. */
-char *shim_daemon_path(void);
+/* A program of cocoon's (SHIM_DAEMON_NAME, VM_HELPER_NAME): the one beside this process's own
+ * file (symlinks resolved), else the installed one in <libexecdir>/cocoon. Caller frees. */
+char *shim_libexec_path(const char *name);
 
 /* `start` (cwd or -bundle = the bundle): groups the task by its config.json annotations (a pod's
  * containers share the sandbox's shim), reuses a live socket, else listens, spawns the daemon
@@ -29,16 +29,11 @@ char *shim_daemon_path(void);
  * failure removes what it made, says why on stderr and returns 1. */
 int shim_cmd_start(const struct shim_flags *f, char *argv0);
 
-/* The front's `delete`: a container of a pod owns nothing but its bundle files, which it
- * removes before answering; for anything else (a sandbox, a lone container, a bundle without a
- * readable config.json) it executes the daemon binary's `delete` with the same arguments
- * (argv as main got it). */
-int shim_cmd_delete_front(const struct shim_flags *f, char **argv);
-
-/* The daemon binary's `delete` (the bundle may be half gone): for a sandbox, kills the daemon,
- * destroys the domain, removes the sandbox's state dir and dead socket; for any task, the bundle
- * files. Prints only a DeleteResponse{pid from shim.pid, 137, now} on stdout, warnings on
- * stderr; succeeds again when run twice. */
+/* `delete` (the bundle may be half gone): for a sandbox (its config.json says so, or without
+ * one, a state directory or a domain under its id), kills the daemon, destroys the domain,
+ * removes the sandbox's state dir and dead socket; for any task, the bundle files. Prints only a
+ * DeleteResponse{pid from shim.pid, 137, now} on stdout, warnings on stderr; succeeds again when
+ * run twice. */
 int shim_cmd_delete(const struct shim_flags *f);
 
 /* DeleteResponse{pid, 137 (128 + SIGKILL, as runc and Kata report), now} on stdout. Returns 0,

@@ -1,7 +1,8 @@
-/* The daemon binary's `delete` (containerd.md §3.5): cleans up after a dead shim. For a sandbox
- * that means its VM too, so this side loads libvirt; the front hands it every delete that is not
- * a container's (shim/delete-front.c). */
+/* `delete` (containerd.md §3.5): cleans up after a dead shim. A sandbox's means its daemon, its
+ * VM (destroyed through cocoon-vm), its state directory and socket; any task's, its bundle
+ * files. */
 #include <dirent.h>
+#include <time.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "containerd/task/v2/shim.pb-c.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
@@ -20,9 +22,11 @@
 #include "shim/config.h"
 #include "shim/sandbox-vm.h"
 #include "shim/shim-socket.h"
-#include "vmm/domain.h"
+#include "vmm/vm-helper.h"
+#include "vmm/vm-spec.h"
 
 #define DAEMON_EXIT_WAIT_MS 1000 /* after SIGKILL, before the socket is judged */
+#define EXIT_STATUS_KILLED 137   /* 128 + SIGKILL, what runc and Kata report */
 
 /* The configuration the daemon used (named in the bundle), else the default one. */
 static struct config *delete_config(const char *bundle)
@@ -38,13 +42,14 @@ static struct config *delete_config(const char *bundle)
     return cfg;
 }
 
-/* Whether pid runs this very binary: a recycled pid must not be killed. */
+/* Whether pid runs our daemon binary: a recycled pid must not be killed. */
 static bool is_our_daemon(pid_t pid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    _cleanup_free_ char *daemon = shim_libexec_path(SHIM_DAEMON_NAME);
     struct stat theirs, ours;
-    return pid != getpid() && stat(path, &theirs) == 0 && stat("/proc/self/exe", &ours) == 0 &&
+    return pid != getpid() && stat(path, &theirs) == 0 && stat(daemon, &ours) == 0 &&
            theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
 }
 
@@ -110,46 +115,48 @@ static void remove_dead_socket(const struct shim_flags *f)
         log_warn("delete: remove socket %s: %s", path, strerror(errno));
 }
 
-DEFINE_CLEANUP_FUNC(struct vmm *, vmm_close)
 DEFINE_CLEANUP_FUNC(struct config *, config_free)
 
-static struct vmm *open_vmm(const struct config *cfg)
+/* Destroys the sandbox's domain through cocoon-vm; 1 if there was one. */
+static int destroy_domain(const struct config *cfg, const char *domain)
 {
-    struct vmm *vmm = NULL;
+    _cleanup_free_ char *helper = shim_libexec_path(VM_HELPER_NAME);
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
-    if (vmm_open(cfg->hypervisor.uri, &vmm, &err) < 0) {
-        log_warn("delete: %s; no domain is destroyed", err.msg);
-        return NULL;
-    }
-    return vmm;
+    int r = vm_helper_destroy(helper, cfg->hypervisor.uri, domain, &err);
+    if (r < 0)
+        log_warn("delete: destroy domain %s: %s", domain, err.msg);
+    return r;
 }
 
-static bool domain_exists(struct vmm *vmm, const char *name)
+/* Removes what a sandbox owns: its daemon (first, so that it is not around to react to its VM
+ * going away), its domain, its state directory and its dead socket. */
+static void delete_sandbox(const struct shim_flags *f, const char *bundle, const char *domain,
+                           bool domain_gone)
 {
-    struct vmm_domain *dom = NULL;
-    if (!vmm || vmm_domain_lookup(vmm, name, &dom, NULL) < 0)
-        return false;
-    vmm_domain_free(dom);
-    return true;
+    _cleanup_(config_freep) struct config *cfg = delete_config(bundle);
+    kill_daemon(bundle_read_pid(bundle));
+    if (!domain_gone)
+        destroy_domain(cfg, domain);
+    _cleanup_free_ char *state_dir = sandbox_state_dir(cfg, f->id);
+    remove_tree(state_dir);
+    remove_dead_socket(f);
 }
 
-/* Whether the task is a sandbox, i.e. owns the VM, the daemon and the state directory. Without
- * a readable config.json, a domain or a state directory under its id says so. */
-static bool is_sandbox(const char *bundle, const struct shim_flags *f, const struct config *cfg,
-                       struct vmm **vmm, const char *domain, const char *state_dir)
+int shim_write_delete_response(pid_t pid)
 {
-    _cleanup_free_ char *group = NULL;
-    enum pod_role role;
-    _cleanup_(error_clearp) struct error err = ERROR_INIT;
-    if (bundle_group(bundle, f->id, &group, &role, &err) == 0)
-        return role != POD_ROLE_CONTAINER;
-    if (err.code != GRPC_NOT_FOUND)
-        log_warn("delete: %s", err.msg);
-    struct stat st;
-    if (stat(state_dir, &st) == 0)
-        return true;
-    *vmm = open_vmm(cfg);
-    return domain_exists(*vmm, domain);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = now.tv_sec;
+    ts.nanos = (int32_t)now.tv_nsec;
+    Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+    resp.pid = (uint32_t)pid;
+    resp.exit_status = EXIT_STATUS_KILLED;
+    resp.exited_at = &ts;
+    size_t len = containerd__task__v2__delete_response__get_packed_size(&resp);
+    _cleanup_free_ uint8_t *buf = xmalloc(len);
+    containerd__task__v2__delete_response__pack(&resp, buf);
+    return fs_write_all(STDOUT_FILENO, buf, len);
 }
 
 int shim_cmd_delete(const struct shim_flags *f)
@@ -160,23 +167,27 @@ int shim_cmd_delete(const struct shim_flags *f)
         return EXIT_FAILURE;
     }
     _cleanup_free_ char *bundle = shim_flags_bundle(f);
-    _cleanup_(config_freep) struct config *cfg = delete_config(bundle);
     pid_t pid = bundle_read_pid(bundle);
     _cleanup_free_ char *domain = vmm_domain_name(f->id);
-    _cleanup_free_ char *state_dir = sandbox_state_dir(cfg, f->id);
-    _cleanup_(vmm_closep) struct vmm *vmm = NULL;
-
-    if (is_sandbox(bundle, f, cfg, &vmm, domain, state_dir)) {
-        /* The daemon first, so it is not around to react to its VM going away. */
-        kill_daemon(pid);
-        if (!vmm)
-            vmm = open_vmm(cfg);
-        if (vmm && vmm_destroy_by_name(vmm, domain, &err) < 0)
-            log_warn("delete: destroy domain %s: %s", domain, err.msg);
-        remove_tree(state_dir);
-        remove_dead_socket(f);
+    _cleanup_free_ char *group = NULL;
+    enum pod_role role;
+    if (bundle_group(bundle, f->id, &group, &role, &err) == 0) {
+        /* a container of a pod owns nothing but its bundle files */
+        if (role != POD_ROLE_CONTAINER)
+            delete_sandbox(f, bundle, domain, false);
+    } else {
+        if (err.code != GRPC_NOT_FOUND)
+            log_warn("delete: %s", err.msg);
+        /* Without a readable config.json, a state directory or a domain under the id says
+         * "sandbox". */
+        _cleanup_(config_freep) struct config *cfg = delete_config(bundle);
+        _cleanup_free_ char *state_dir = sandbox_state_dir(cfg, f->id);
+        struct stat st;
+        if (stat(state_dir, &st) == 0)
+            delete_sandbox(f, bundle, domain, false);
+        else if (destroy_domain(cfg, domain) == 1)
+            delete_sandbox(f, bundle, domain, true);
     }
-
     bundle_remove_files(bundle);
     if (shim_write_delete_response(pid) < 0) {
         fprintf(stderr, "%s: delete: write the response to stdout: %s\n", SHIM_BINARY_NAME,

@@ -13,18 +13,22 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "shim/sandbox-vm.h"
+#include "shim/commands.h"
 #include "vmm/domain-xml.h"
-#include "vmm/domain.h"
+#include "vmm/vm-helper.h"
 
 #define AGENT_VSOCK_PORT 1024
 
 struct sandbox {
     char *id;
     char *state_dir;
-    struct vmm *vmm;
-    struct vmm_domain *dom;
+    char *helper; /* cocoon-vm */
+    char *uri;    /* libvirt's, NULL for its default */
+    char *domain; /* the domain's name once it was created */
+    struct qemu_watch *watch;
     struct agent *agent;
     uint32_t pid;
+    uint32_t cid;
     atomic_bool stopping; /* sandbox_stop was asked: a STOPPED event is expected, not a death */
     atomic_bool dead;
     sandbox_death_fn on_death;
@@ -54,11 +58,31 @@ static int agent_address(struct sandbox *s, const struct vm_spec *spec, char **o
         *out = xasprintf("virtio-serial://%s", spec->agent_socket);
         return 0;
     }
-    uint32_t cid;
-    if (vmm_domain_vsock_cid(s->dom, &cid, err) < 0)
-        return -1;
-    *out = xasprintf("vsock://%u:%d", cid, AGENT_VSOCK_PORT);
+    if (s->cid == 0)
+        return error_set(err, GRPC_FAILED_PRECONDITION,
+                         "domain %s has no vsock CID (no <vsock> device, or the driver assigned "
+                         "no address)",
+                         s->domain);
+    *out = xasprintf("vsock://%u:%d", s->cid, AGENT_VSOCK_PORT);
     return 0;
+}
+
+/* Creates the domain through cocoon-vm and watches its QEMU. */
+static int start_domain(struct sandbox *s, const char *name, const char *xml, struct error *err)
+{
+    struct vm_started started;
+    if (vm_helper_create(s->helper, s->uri, xml, &started, err) < 0)
+        return -1;
+    s->domain = xstrdup(name);
+    s->pid = started.pid;
+    s->cid = started.cid;
+    if (s->pid == 0) {
+        log_warn("sandbox %s: libvirt does not tell the domain's QEMU pid (not qemu:///system); "
+                 "its end is noticed only when the agent connection closes",
+                 s->id);
+        return 0;
+    }
+    return qemu_watch_start(s->pid, s->domain, on_vm_event, s, &s->watch, err);
 }
 
 static int boot(struct sandbox *s, const struct config *cfg, const struct pod_annotations *anns,
@@ -76,11 +100,7 @@ static int boot(struct sandbox *s, const struct config *cfg, const struct pod_an
     _cleanup_free_ char *xml = NULL;
     if (domain_xml_build(&spec, &xml, err) < 0)
         return -1;
-    if (vmm_open(cfg->hypervisor.uri, &s->vmm, err) < 0)
-        return -1;
-    if (vmm_domain_create(s->vmm, xml, on_vm_event, s, &s->dom, err) < 0)
-        return -1;
-    if (vmm_domain_pid(s->dom, &s->pid, err) < 0)
+    if (start_domain(s, spec.name, xml, err) < 0)
         return -1;
     log_info("sandbox %s: domain %s started (pid %u)", s->id, spec.name, s->pid);
 
@@ -118,6 +138,8 @@ int sandbox_start(const struct config *cfg, const char *id, const struct pod_ann
     struct sandbox *s = xcalloc(1, sizeof(*s));
     s->id = xstrdup(id);
     s->state_dir = sandbox_state_dir(cfg, id);
+    s->helper = shim_libexec_path(VM_HELPER_NAME);
+    s->uri = cfg->hypervisor.uri && *cfg->hypervisor.uri ? xstrdup(cfg->hypervisor.uri) : NULL;
     s->on_death = on_death;
     s->user = user;
     if (boot(s, cfg, anns, err) < 0) {
@@ -154,7 +176,7 @@ void sandbox_stop(struct sandbox *s)
             log_warn("sandbox %s: %s", s->id, err.msg);
         error_clear(&err);
     }
-    if (s->dom && vmm_domain_destroy(s->dom, &err) < 0)
+    if (s->domain && vm_helper_destroy(s->helper, s->uri, s->domain, &err) < 0)
         log_error("sandbox %s: %s", s->id, err.msg);
     agent_close(s->agent);
 }
@@ -164,13 +186,15 @@ void sandbox_free(struct sandbox *s)
     if (!s)
         return;
     sandbox_stop(s);
-    vmm_domain_free(s->dom);
+    qemu_watch_stop(s->watch);
     agent_free(s->agent);
-    vmm_close(s->vmm);
     _cleanup_(error_clear) struct error err = ERROR_INIT;
     if (fs_remove_tree(s->state_dir, &err) < 0)
         log_warn("sandbox %s: %s", s->id, err.msg);
     free(s->state_dir);
+    free(s->helper);
+    free(s->uri);
+    free(s->domain);
     free(s->id);
     free(s);
 }

@@ -2,21 +2,21 @@
  * task exits or is deleted, or when the VM dies on its own.
  *
  * Start order (kata.md §1.3): VM plan (config + annotations) -> per-sandbox state dir ->
- * libvirt domain (transient, autodestroy) -> agent dial -> Health.Check -> SetPolicy (when the
- * pod carries a policy) -> CreateSandbox. Any failure undoes what was done: no domain, socket or
- * file is left. */
+ * libvirt domain (transient, started by cocoon-vm, its QEMU watched through a pidfd) -> agent
+ * dial -> Health.Check -> SetPolicy (when the pod carries a policy) -> CreateSandbox. Any failure
+ * undoes what was done: no domain, socket or file is left. */
 #pragma once
 
 #include <stdint.h>
 
+#include "annotations/pod.h"
 #include "lib/error.h"
 #include "shim/agent.h"
 #include "shim/config.h"
-#include "annotations/pod.h"
 
 struct sandbox;
 
-/* Called once, from libvirt's event thread, when the VM stops or crashes without
+/* Called once, from the thread watching QEMU, when the VM stops or crashes without
  * sandbox_stop having been asked for it. Must not block. */
 typedef void (*sandbox_death_fn)(void *user, const char *detail);
 

@@ -23,23 +23,6 @@
 #include "shim/shim-socket.h"
 #include "ttrpc/dial.h"
 
-char *shim_daemon_path(void)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            char *beside = xasprintf("%.*s/%s", (int)(slash - self), self, SHIM_DAEMON_NAME);
-            if (access(beside, X_OK) == 0)
-                return beside;
-            free(beside);
-        }
-    }
-    return xstrdup(SHIM_DAEMON_INSTALLED);
-}
-
 /* The oom_score_adj for the daemon: ours + 1, at most 1000 (containerd's AdjustOOMScore), so
  * the kernel picks the shim before containerd. "" when ours cannot be read. */
 static void daemon_oom_score(char *buf, size_t size)
@@ -99,7 +82,7 @@ __attribute__((noreturn)) static void exec_daemon(int devnull, int listener, int
 static pid_t spawn_daemon(const struct shim_flags *f, const char *bundle, int listener, char *argv0,
                           struct error *err)
 {
-    _cleanup_free_ char *exe = shim_daemon_path();
+    _cleanup_free_ char *exe = shim_libexec_path(SHIM_DAEMON_NAME);
     char *argv[] = {argv0,
                     "-namespace",
                     (char *)f->namespace_,

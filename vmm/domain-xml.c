@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
+#include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 #include "vmm/xml-writer.h"
@@ -237,13 +237,6 @@ int vm_spec_validate(const struct vm_spec *spec, struct error *err)
 }
 
 /* --- XML --- */
-
-static char *base64_encode(const uint8_t *data, size_t len)
-{
-    char *out = xmalloc(4 * ((len + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    return out;
-}
 
 static void write_number(struct xml_writer *w, const char *tag, unsigned long long v,
                          const char *attr, const char *attr_value)

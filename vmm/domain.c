@@ -129,9 +129,14 @@ static struct vmm_domain *domain_new(struct vmm *vmm, virDomainPtr dom)
 int vmm_domain_create(struct vmm *vmm, const char *xml, vmm_event_fn cb, void *user,
                       struct vmm_domain **out, struct error *err)
 {
+    return vmm_domain_start(vmm, xml, true, cb, user, out, err);
+}
+
+int vmm_domain_start(struct vmm *vmm, const char *xml, bool autodestroy, vmm_event_fn cb,
+                     void *user, struct vmm_domain **out, struct error *err)
+{
     *out = NULL;
-    /* tie the VM to this connection, so a dead shim leaves no VM behind */
-    unsigned flags = vmm->test_driver ? 0 : VIR_DOMAIN_START_AUTODESTROY;
+    unsigned flags = autodestroy && !vmm->test_driver ? VIR_DOMAIN_START_AUTODESTROY : 0;
     virDomainPtr dom = virDomainCreateXML(vmm->conn, xml, flags);
     if (!dom)
         return vir_error(err, "create domain");
@@ -264,23 +269,4 @@ int vmm_domain_pid(struct vmm_domain *dom, uint32_t *pid, struct error *err)
                          path);
     *pid = (uint32_t)v;
     return 0;
-}
-
-/* --- names --- */
-
-char *vmm_domain_name(const char *sandbox_id)
-{
-    static const char prefix[] = "cocoon-";
-    size_t n = sandbox_id ? strlen(sandbox_id) : 0;
-    char *name = xmalloc(sizeof(prefix) + n);
-    memcpy(name, prefix, sizeof(prefix) - 1);
-    char *p = name + sizeof(prefix) - 1;
-    for (size_t i = 0; i < n; i++) {
-        char c = sandbox_id[i];
-        bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-';
-        *p++ = keep ? c : '_';
-    }
-    *p = '\0';
-    return name;
 }

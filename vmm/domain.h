@@ -4,6 +4,7 @@
  * Errors carry libvirt's own message. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lib/error.h"
@@ -36,6 +37,11 @@ void vmm_close(struct vmm *vmm);
 int vmm_domain_create(struct vmm *vmm, const char *xml, vmm_event_fn cb, void *user,
                       struct vmm_domain **out, struct error *err);
 
+/* Like vmm_domain_create; without autodestroy the domain outlives the connection (and this
+ * process), for a launcher that exits once the VM runs. */
+int vmm_domain_start(struct vmm *vmm, const char *xml, bool autodestroy, vmm_event_fn cb,
+                     void *user, struct vmm_domain **out, struct error *err);
+
 /* Finds a running or defined domain by name, without watching its events. GRPC_NOT_FOUND if
  * there is none. */
 int vmm_domain_lookup(struct vmm *vmm, const char *name, struct vmm_domain **out,
@@ -60,6 +66,3 @@ int vmm_destroy_by_name(struct vmm *vmm, const char *name, struct error *err);
 
 void vmm_domain_free(struct vmm_domain *dom);
 
-/* The domain name for a sandbox: "cocoon-" + the sandbox id with every character outside
- * [A-Za-z0-9_.-] replaced by '_'. Caller frees. */
-char *vmm_domain_name(const char *sandbox_id);

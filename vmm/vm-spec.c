@@ -1,7 +1,10 @@
 #include "vmm/vm-spec.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/xalloc.h"
 
 void vm_spec_free(struct vm_spec *spec)
 {
@@ -32,4 +35,21 @@ void vm_spec_free(struct vm_spec *spec)
     free(spec->console_log);
     /* leave a spec that can be freed again or refilled */
     memset(spec, 0, sizeof(*spec));
+}
+
+char *vmm_domain_name(const char *sandbox_id)
+{
+    static const char prefix[] = "cocoon-";
+    size_t n = sandbox_id ? strlen(sandbox_id) : 0;
+    char *name = xmalloc(sizeof(prefix) + n);
+    memcpy(name, prefix, sizeof(prefix) - 1);
+    char *p = name + sizeof(prefix) - 1;
+    for (size_t i = 0; i < n; i++) {
+        char c = sandbox_id[i];
+        bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+        *p++ = keep ? c : '_';
+    }
+    *p = '\0';
+    return name;
 }

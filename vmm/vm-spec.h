@@ -83,3 +83,7 @@ struct vm_spec {
 };
 
 void vm_spec_free(struct vm_spec *spec); /* frees the members, not spec itself */
+
+/* The domain name for a sandbox: "cocoon-" + the sandbox id with every character outside
+ * [A-Za-z0-9_.-] replaced by '_'. Caller frees. */
+char *vmm_domain_name(const char *sandbox_id);
