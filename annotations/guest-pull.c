@@ -150,15 +150,15 @@ static int image_ref(const struct guest_pull_input *in, const char **ref, struct
     const char *name_key = pod_image_name_key(in->anns, in->n_anns);
     const char *name = annotation_get(in->anns, in->n_anns, name_key);
     if (!name || !*name)
-        return error_set(err, GRPC_INVALID_ARGUMENT,
-                         PREFIX
-                         "container %s: no image reference: annotation %s is missing or "
-                         "empty (the image comes from " ANNOTATION_CRI_IMAGE_NAME
-                         " with containerd or nerdctl, " ANNOTATION_CRIO_IMAGE_NAME
-                         " with CRI-O; the pause container is the one whose "
-                         ANNOTATION_CRI_CONTAINER_TYPE " or " ANNOTATION_CRIO_CONTAINER_TYPE
-                         " is \"sandbox\")",
-                         in->container_id, name_key);
+        return error_set(
+            err, GRPC_INVALID_ARGUMENT,
+            PREFIX
+            "container %s: no image reference: annotation %s is missing or "
+            "empty (the image comes from " ANNOTATION_CRI_IMAGE_NAME
+            " with containerd or nerdctl, " ANNOTATION_CRIO_IMAGE_NAME
+            " with CRI-O; the pause container is the one whose " ANNOTATION_CRI_CONTAINER_TYPE
+            " or " ANNOTATION_CRIO_CONTAINER_TYPE " is \"sandbox\")",
+            in->container_id, name_key);
     *ref = name;
     return 0;
 }

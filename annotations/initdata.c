@@ -141,8 +141,10 @@ static int gunzip(const uint8_t *in, size_t in_len, size_t max_out, char **out, 
                 break;
             /* Only another member may follow (concatenated gzip files are one gzip file). */
             if (!is_gzip(zs.next_in, zs.avail_in))
-                return invalid(err, "gzip: %zu bytes of trailing data after the end of the "
-                                    "gzip stream", rest);
+                return invalid(err,
+                               "gzip: %zu bytes of trailing data after the end of the "
+                               "gzip stream",
+                               rest);
             inflateReset(&zs);
         } else if (rc == Z_BUF_ERROR && zs.avail_in == 0 && left == 0) {
             return invalid(err, "gzip: truncated stream (the input ends before the gzip "
@@ -235,8 +237,7 @@ static int check_version(const struct toml_value *root, struct error *err)
     return invalid(err, "version \"%s\" is not supported (want \"" INITDATA_VERSION "\")", s);
 }
 
-static int check_algorithm(const struct toml_value *root, enum initdata_alg *alg,
-                           struct error *err)
+static int check_algorithm(const struct toml_value *root, enum initdata_alg *alg, struct error *err)
 {
     const struct toml_value *v;
     if (get_string(root, "algorithm", "one of sha256, sha384, sha512", &v, err) < 0)
@@ -267,8 +268,7 @@ static int check_data(const struct toml_value *root, struct error *err)
         if (kv->value->type == TOML_STRING)
             continue;
         _cleanup_free_ char *k = shown(kv->key, kv->key_len);
-        return invalid(err, "data.%s must be a string, got %s", k,
-                       toml_type_name(kv->value->type));
+        return invalid(err, "data.%s must be a string, got %s", k, toml_type_name(kv->value->type));
     }
     return 0;
 }
@@ -432,14 +432,16 @@ int initdata_disk_parse(const uint8_t *img, size_t len, const struct initdata_li
     uint64_t gz_len = get_le64(img + 8);
     size_t avail = len - INITDATA_DISK_HEADER_LEN;
     if (gz_len > avail)
-        return invalid(err, "disk image: gzip length %llu exceeds the %zu bytes after the "
-                            "header", (unsigned long long)gz_len, avail);
+        return invalid(err,
+                       "disk image: gzip length %llu exceeds the %zu bytes after the "
+                       "header",
+                       (unsigned long long)gz_len, avail);
     if (gz_len == 0)
         return invalid(err, "disk image: gzip length is 0");
     if (!is_gzip(img + INITDATA_DISK_HEADER_LEN, (size_t)gz_len))
         return invalid(err, "disk image: the data after the header is not gzip");
-    return gunzip(img + INITDATA_DISK_HEADER_LEN, (size_t)gz_len, l.max_decompressed, raw,
-                  raw_len, err);
+    return gunzip(img + INITDATA_DISK_HEADER_LEN, (size_t)gz_len, l.max_decompressed, raw, raw_len,
+                  err);
 }
 
 int initdata_annotation_encode(const char *raw, size_t len, char **b64, struct error *err)

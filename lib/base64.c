@@ -8,7 +8,8 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
-static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int b64_value(unsigned char c)
 {
@@ -28,15 +29,16 @@ static int b64_value(unsigned char c)
 static int b64_bad_char(unsigned char c, size_t at, struct error *err)
 {
     if (c >= 0x20 && c < 0x7f)
-        return error_set(err, GRPC_INVALID_ARGUMENT, "base64: invalid character '%c' at offset %zu", c, at);
-    return error_set(err, GRPC_INVALID_ARGUMENT, "base64: invalid byte 0x%02x at offset %zu", c, at);
+        return error_set(err, GRPC_INVALID_ARGUMENT, "base64: invalid character '%c' at offset %zu",
+                         c, at);
+    return error_set(err, GRPC_INVALID_ARGUMENT, "base64: invalid byte 0x%02x at offset %zu", c,
+                     at);
 }
 
 /* Standard alphabet, padding required. '\r' and '\n' are skipped like Go's decoder does, so a
  * value wrapped by base64(1) or a YAML block scalar still works. Non-zero bits left over before
  * the padding are ignored (Go does the same); they cannot change the gzip inside. */
-int base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len,
-                         struct error *err)
+int base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len, struct error *err)
 {
     _cleanup_free_ uint8_t *buf = xmalloc(len / 4 * 3 + 3);
     size_t n = 0, chars = 0;
@@ -49,22 +51,27 @@ int base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len,
         if (c == '\r' || c == '\n')
             continue;
         if (done)
-            return error_set(err, GRPC_INVALID_ARGUMENT, "base64: unexpected '%c' at offset %zu after the '=' padding",
-                           c >= 0x20 && c < 0x7f ? c : '?', i);
+            return error_set(err, GRPC_INVALID_ARGUMENT,
+                             "base64: unexpected '%c' at offset %zu after the '=' padding",
+                             c >= 0x20 && c < 0x7f ? c : '?', i);
         chars++;
         int v = 0;
         if (c == '=') {
             if (quad < 2)
-                return error_set(err, GRPC_INVALID_ARGUMENT, "base64: unexpected '=' at offset %zu (padding is only "
-                                    "allowed at the end)", i);
+                return error_set(err, GRPC_INVALID_ARGUMENT,
+                                 "base64: unexpected '=' at offset %zu (padding is only "
+                                 "allowed at the end)",
+                                 i);
             pad++;
         } else {
             v = b64_value(c);
             if (v < 0)
                 return b64_bad_char(c, i, err);
             if (pad)
-                return error_set(err, GRPC_INVALID_ARGUMENT, "base64: unexpected '%c' at offset %zu after the '=' "
-                                    "padding", c, i);
+                return error_set(err, GRPC_INVALID_ARGUMENT,
+                                 "base64: unexpected '%c' at offset %zu after the '=' "
+                                 "padding",
+                                 c, i);
         }
         acc = acc << 6 | (uint32_t)v;
         if (++quad < 4)
@@ -79,8 +86,10 @@ int base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len,
         acc = 0;
     }
     if (quad != 0)
-        return error_set(err, GRPC_INVALID_ARGUMENT, "base64: length %zu is not a multiple of 4 (is the '=' padding "
-                            "missing?)", chars);
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "base64: length %zu is not a multiple of 4 (is the '=' padding "
+                         "missing?)",
+                         chars);
     *out = TAKE_PTR(buf);
     *out_len = n;
     return 0;
@@ -103,4 +112,3 @@ char *base64_encode(const uint8_t *p, size_t len)
     *o = '\0';
     return out;
 }
-

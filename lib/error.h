@@ -34,10 +34,13 @@ struct error {
     char *msg; /* owned; NULL while no error is set */
 };
 
+/* clang-format off */
 #define ERROR_INIT {GRPC_OK, NULL}
+/* clang-format on */
 
 /* Sets the error (replacing any previous one) and returns -1. `err` may be NULL. */
-int error_set(struct error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int error_set(struct error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* error_set with a va_list, for functions that take a format of their own. Returns -1. */
 int error_setv(struct error *err, int code, const char *fmt, va_list ap)

@@ -45,8 +45,7 @@ int fs_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, st
             break;
         n += (size_t)r;
         if (n > max)
-            return error_set(err, GRPC_INVALID_ARGUMENT, "%s is larger than %zu bytes", what,
-                             max);
+            return error_set(err, GRPC_INVALID_ARGUMENT, "%s is larger than %zu bytes", what, max);
     }
     buf[n] = '\0';
     *out = TAKE_PTR(buf);

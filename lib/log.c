@@ -81,9 +81,10 @@ int log_format_line(char *buf, int size, enum log_level level, const char *msg)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int pos = snprintf(buf, (size_t)size, "time=\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\" level=%s msg=",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                       tm.tm_sec, ts.tv_nsec, level_name(level));
+    int pos = snprintf(
+        buf, (size_t)size,
+        "time=\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\" level=%s msg=", tm.tm_year + 1900,
+        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec, level_name(level));
     if (pos >= size)
         pos = size - 1;
     pos = append_quoted(buf, pos, size - 1, msg);

@@ -4,7 +4,7 @@
 
 COCOON_BUILD_DEPS=(meson ninja-build pkg-config gcc libprotobuf-c-dev protobuf-c-compiler
     libjansson-dev uuid-dev libssl-dev check libvirt-dev libxml2-dev zlib1g-dev libxml2-utils
-    busybox-static)
+    busybox-static clang-format)
 # Real ttrpc peers for the interop tests and benchmarks (Go's containerd/ttrpc).
 COCOON_INTEROP_DEPS=(golang-go golang-github-containerd-ttrpc-dev golang-github-gogo-protobuf-dev)
 

@@ -61,14 +61,22 @@ static bool names_lost_code(int code)
 static const char *code_text(int code)
 {
     switch (code) {
-    case GRPC_PERMISSION_DENIED: return "permission denied";
-    case GRPC_UNAUTHENTICATED: return "unauthenticated";
-    case GRPC_RESOURCE_EXHAUSTED: return "resource exhausted";
-    case GRPC_INTERNAL: return "internal error";
-    case GRPC_DATA_LOSS: return "data loss";
-    case GRPC_ABORTED: return "aborted";
-    case GRPC_OUT_OF_RANGE: return "out of range";
-    default: return grpc_code_name(code);
+    case GRPC_PERMISSION_DENIED:
+        return "permission denied";
+    case GRPC_UNAUTHENTICATED:
+        return "unauthenticated";
+    case GRPC_RESOURCE_EXHAUSTED:
+        return "resource exhausted";
+    case GRPC_INTERNAL:
+        return "internal error";
+    case GRPC_DATA_LOSS:
+        return "data loss";
+    case GRPC_ABORTED:
+        return "aborted";
+    case GRPC_OUT_OF_RANGE:
+        return "out of range";
+    default:
+        return grpc_code_name(code);
     }
 }
 
@@ -181,8 +189,8 @@ int agent_remove_container(struct agent *a, const char *cid, uint32_t timeout_s,
     req.container_id = (char *)cid;
     req.timeout = timeout_s;
     /* The agent may wait timeout_s for the processes; give the call that plus the usual. */
-    int64_t deadline = a->t.request_ms > 0 ? a->t.request_ms + (int64_t)timeout_s * 1000
-                                           : NO_DEADLINE;
+    int64_t deadline =
+        a->t.request_ms > 0 ? a->t.request_ms + (int64_t)timeout_s * 1000 : NO_DEADLINE;
     return call(a, AGENT_SERVICE, "RemoveContainer", &req.base, NULL, NULL, deadline, err);
 }
 

@@ -46,8 +46,7 @@ int agent_create_container(struct agent *a, const Grpc__CreateContainerRequest *
 int agent_start_container(struct agent *a, const char *cid, struct error *err);
 /* timeout_s is what the agent waits for the container's processes to die (0: the agent's
  * default); the call's deadline is the request timeout plus timeout_s. */
-int agent_remove_container(struct agent *a, const char *cid, uint32_t timeout_s,
-                           struct error *err);
+int agent_remove_container(struct agent *a, const char *cid, uint32_t timeout_s, struct error *err);
 int agent_exec_process(struct agent *a, const Grpc__ExecProcessRequest *req, struct error *err);
 /* exec_id "" with the container's init: every process of the container. */
 int agent_signal_process(struct agent *a, const char *cid, const char *exec_id, uint32_t signal,

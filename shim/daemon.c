@@ -137,7 +137,8 @@ int shim_serve(const struct shim_flags *f)
     };
     struct ttrpc_server *srv = ttrpc_server_new(&so);
     int rc = 0;
-    if (task_service_register(srv, pod, &err) < 0 || ttrpc_server_listen(srv, listen_fd, &err) < 0) {
+    if (task_service_register(srv, pod, &err) < 0 ||
+        ttrpc_server_listen(srv, listen_fd, &err) < 0) {
         log_error("shim daemon: %s", err.msg);
         rc = 1;
     } else {

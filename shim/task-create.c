@@ -165,12 +165,13 @@ static int create_container(struct pod *pod, struct task *t,
 }
 
 int task_create(struct pod *pod, const Containerd__Task__V2__CreateTaskRequest *req,
-                     Containerd__Task__V2__CreateTaskResponse *resp, struct error *err)
+                Containerd__Task__V2__CreateTaskResponse *resp, struct error *err)
 {
     if (!req->id || !*req->id || !req->bundle || !*req->bundle)
         return error_set(err, GRPC_INVALID_ARGUMENT, "create: id and bundle are required");
     if (req->checkpoint && *req->checkpoint)
-        return error_set(err, GRPC_UNIMPLEMENTED, "create: restoring a checkpoint is not supported");
+        return error_set(err, GRPC_UNIMPLEMENTED,
+                         "create: restoring a checkpoint is not supported");
     _cleanup_free_ char *config_path = NULL;
     if ((req->options && shim_config_path_from_any(req->options, &config_path, err) < 0) ||
         pod_load_config(pod, config_path, req->bundle, err) < 0)
@@ -260,4 +261,3 @@ int task_create(struct pod *pod, const Containerd__Task__V2__CreateTaskRequest *
     log_info("task %s created (%s)", req->id, sandbox ? "sandbox" : "container");
     return 0;
 }
-

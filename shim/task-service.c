@@ -183,8 +183,7 @@ static int get_running(struct pod *pod, const char *id, const char *exec_id, str
     return r;
 }
 
-static int do_kill(struct pod *pod, const Containerd__Task__V2__KillRequest *req,
-                   struct error *err)
+static int do_kill(struct pod *pod, const Containerd__Task__V2__KillRequest *req, struct error *err)
 {
     struct task *t;
     struct process *p;
@@ -285,8 +284,8 @@ static int do_update(struct pod *pod, const Containerd__Task__V2__UpdateTaskRequ
         return error_set(err, GRPC_INVALID_ARGUMENT, "update: resources have type %s, want %s",
                          req->resources->type_url, JSON_TYPE_PREFIX "LinuxResources");
     Grpc__LinuxResources *res = NULL;
-    if (oci_resources_from_json((const char *)req->resources->value.data,
-                                req->resources->value.len, &res, err) < 0)
+    if (oci_resources_from_json((const char *)req->resources->value.data, req->resources->value.len,
+                                &res, err) < 0)
         return -1;
     struct task *t;
     struct process *p;
@@ -456,19 +455,22 @@ static int do_shutdown(struct pod *pod, const Containerd__Task__V2__ShutdownRequ
     bool exiting = pod_exit_if_idle(pod);
     pthread_mutex_unlock(&pod->lock);
     log_debug("shutdown (%s): %s", req->id,
-              exiting ? "exiting" : idle ? "after the Create under way" : "tasks remain, ignored");
+              exiting ? "exiting"
+              : idle  ? "after the Create under way"
+                      : "tasks remain, ignored");
     return 0;
 }
 
 /* ---- the ttrpc glue ---- */
 
-#define HANDLER(name, type) \
-    static int h_##name(void *user, const struct ttrpc_call *call, const ProtobufCMessage *m, \
+#define HANDLER(name, type)                                                                        \
+    static int h_##name(void *user, const struct ttrpc_call *call, const ProtobufCMessage *m,      \
                         struct ttrpc_reply *reply, struct error *err)
 
 HANDLER(create, CreateTaskRequest)
 {
-    Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+    Containerd__Task__V2__CreateTaskResponse resp =
+        CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
     if (task_create(user, (const void *)m, &resp, err) < 0)
         return -1;
     ttrpc_reply_set(reply, &resp.base);
@@ -596,8 +598,10 @@ HANDLER(shutdown, ShutdownRequest)
     return do_shutdown(user, (const void *)m);
 }
 
-#define METHOD(name, fn, type) \
-    {name, &containerd__task__v2__##type##__descriptor, h_##fn}
+#define METHOD(name, fn, type)                                                                     \
+    {                                                                                              \
+        name, &containerd__task__v2__##type##__descriptor, h_##fn                                  \
+    }
 
 static const struct ttrpc_method task_methods[] = {
     METHOD("State", state, state_request),

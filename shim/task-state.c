@@ -10,8 +10,8 @@
 #include "shim/bundle.h"
 #include "shim/task.h"
 
-struct pod *pod_new(const char *namespace_, struct publisher *pub,
-                    void (*on_shutdown)(void *user), void *user)
+struct pod *pod_new(const char *namespace_, struct publisher *pub, void (*on_shutdown)(void *user),
+                    void *user)
 {
     struct pod *pod = xcalloc(1, sizeof(*pod));
     pthread_mutex_init(&pod->lock, NULL);
@@ -85,16 +85,15 @@ static void remember_config_path(const char *bundle, const char *path)
         log_warn("%s; `delete` will read the default configuration", err.msg);
 }
 
-int pod_load_config(struct pod *pod, const char *config_path, const char *bundle,
-                    struct error *err)
+int pod_load_config(struct pod *pod, const char *config_path, const char *bundle, struct error *err)
 {
     pthread_mutex_lock(&pod->lock);
     bool loaded = pod->cfg != NULL;
     pthread_mutex_unlock(&pod->lock);
     if (!loaded) {
         const char *path = config_path && *config_path ? config_path
-                           : pod->config_path_env ? pod->config_path_env
-                                                  : CONFIG_DEFAULT_PATH;
+                           : pod->config_path_env      ? pod->config_path_env
+                                                       : CONFIG_DEFAULT_PATH;
         struct config *cfg;
         if (config_load(path, &cfg, err) < 0)
             return error_wrap(err, "configuration");

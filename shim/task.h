@@ -33,28 +33,28 @@ struct task;
 
 struct process {
     struct task *task;
-    char *exec_id; /* "" for the container's init */
+    char *exec_id;              /* "" for the container's init */
     struct stdio_config io_cfg; /* the strings are owned */
     struct stdio *io;
-    Grpc__Process *spec;        /* exec only: what ExecProcess sends */
+    Grpc__Process *spec; /* exec only: what ExecProcess sends */
     Containerd__V1__Types__Status status;
-    bool starting;              /* a Start is under way (outside the lock) */
-    bool started;               /* TaskStart / TaskExecStarted went out: TaskExit may follow */
-    bool waiter_running;        /* a thread waits for the exit; joined at delete */
+    bool starting;       /* a Start is under way (outside the lock) */
+    bool started;        /* TaskStart / TaskExecStarted went out: TaskExit may follow */
+    bool waiter_running; /* a thread waits for the exit; joined at delete */
     pthread_t waiter;
     uint32_t exit_status;
-    struct timespec exited_at;  /* CLOCK_REALTIME; zero until exited */
+    struct timespec exited_at; /* CLOCK_REALTIME; zero until exited */
     bool exited;
-    struct process *next;       /* the task's execs */
+    struct process *next; /* the task's execs */
 };
 
 struct task {
     struct pod *pod;
     char *id;
     char *bundle;
-    bool is_sandbox;            /* its Create started the VM; its exit ends it */
-    unsigned users;             /* handlers using the task outside the lock (task_get) */
-    bool deleting;              /* Delete is under way: lookups fail with NOT_FOUND */
+    bool is_sandbox; /* its Create started the VM; its exit ends it */
+    unsigned users;  /* handlers using the task outside the lock (task_get) */
+    bool deleting;   /* Delete is under way: lookups fail with NOT_FOUND */
     struct process init;
     struct process *execs;
     struct task *next;
@@ -64,26 +64,26 @@ struct pod {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     char *namespace_;
-    char *config_path_env;      /* $COCOON_CONFIG as `start` passed it, or NULL */
-    struct config *cfg;         /* loaded at the first Create */
+    char *config_path_env; /* $COCOON_CONFIG as `start` passed it, or NULL */
+    struct config *cfg;    /* loaded at the first Create */
     char *config_path;
     struct publisher *pub;
-    struct sandbox *sandbox;    /* NULL until the sandbox task's Create; after teardown */
-    bool sandbox_starting;      /* a Create is booting the VM (the lock is not held for it) */
-    bool force_guest_pull;      /* every container's image is pulled in the guest */
-    bool vm_dead;               /* the VM stopped: every task has ended */
-    bool oom_watcher_running;   /* a thread long-polls GetOOMEvent while the VM runs */
+    struct sandbox *sandbox;  /* NULL until the sandbox task's Create; after teardown */
+    bool sandbox_starting;    /* a Create is booting the VM (the lock is not held for it) */
+    bool force_guest_pull;    /* every container's image is pulled in the guest */
+    bool vm_dead;             /* the VM stopped: every task has ended */
+    bool oom_watcher_running; /* a thread long-polls GetOOMEvent while the VM runs */
     pthread_t oom_watcher;
     struct task *tasks;
-    unsigned creating;          /* Creates under way: their tasks are not in `tasks` yet */
-    bool shutdown_asked;        /* Shutdown came while a Create was under way */
-    bool shutdown;              /* Shutdown asked with no task left: the daemon exits */
+    unsigned creating;   /* Creates under way: their tasks are not in `tasks` yet */
+    bool shutdown_asked; /* Shutdown came while a Create was under way */
+    bool shutdown;       /* Shutdown asked with no task left: the daemon exits */
     void (*on_shutdown)(void *user);
     void *user;
 };
 
-struct pod *pod_new(const char *namespace_, struct publisher *pub,
-                    void (*on_shutdown)(void *user), void *user);
+struct pod *pod_new(const char *namespace_, struct publisher *pub, void (*on_shutdown)(void *user),
+                    void *user);
 /* Tears the VM down if still up and frees everything (the daemon is exiting). */
 void pod_free(struct pod *pod);
 

@@ -291,11 +291,11 @@ static int finish_call(struct ttrpc_client *c, struct pending *p, const char *se
         return error_set(err, p->resp->status->code, "%s",
                          p->resp->status->message ? p->resp->status->message : "");
     if (resp_desc) {
-        ProtobufCMessage *m = protobuf_c_message_unpack(resp_desc, NULL, p->resp->payload.len,
-                                                        p->resp->payload.data);
+        ProtobufCMessage *m =
+            protobuf_c_message_unpack(resp_desc, NULL, p->resp->payload.len, p->resp->payload.data);
         if (!m)
-            return error_set(err, GRPC_INTERNAL, "ttrpc: %s/%s: cannot decode %s response",
-                             service, method, resp_desc->name);
+            return error_set(err, GRPC_INTERNAL, "ttrpc: %s/%s: cannot decode %s response", service,
+                             method, resp_desc->name);
         *resp = m;
     }
     return 0;
@@ -303,8 +303,8 @@ static int finish_call(struct ttrpc_client *c, struct pending *p, const char *se
 
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
-                      ProtobufCMessage **resp, int64_t timeout_ms,
-                      const struct ttrpc_metadata *md, size_t n_md, struct error *err)
+                      ProtobufCMessage **resp, int64_t timeout_ms, const struct ttrpc_metadata *md,
+                      size_t n_md, struct error *err)
 {
     if (resp)
         *resp = NULL;

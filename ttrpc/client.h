@@ -32,8 +32,8 @@ struct ttrpc_client *ttrpc_client_new(int fd);
  * RESOURCE_EXHAUSTED (a message over 4 MiB). */
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
-                      ProtobufCMessage **resp, int64_t timeout_ms,
-                      const struct ttrpc_metadata *md, size_t n_md, struct error *err);
+                      ProtobufCMessage **resp, int64_t timeout_ms, const struct ttrpc_metadata *md,
+                      size_t n_md, struct error *err);
 
 /* Shuts the connection: pending and later calls fail with UNAVAILABLE. Safe from any thread. */
 void ttrpc_client_close(struct ttrpc_client *c);

@@ -162,7 +162,8 @@ int ttrpc_dial(const char *address, int64_t timeout_ms, struct error *err)
     } else {
         return error_set(err, GRPC_INVALID_ARGUMENT,
                          "ttrpc: address \"%s\" has no known scheme (unix://, vsock://, hvsock://, "
-                         "virtio-serial://)", address);
+                         "virtio-serial://)",
+                         address);
     }
 
     struct sockaddr_storage ss;
@@ -180,9 +181,10 @@ int ttrpc_dial(const char *address, int64_t timeout_ms, struct error *err)
         memcpy(cidbuf, rest, cl);
         cidbuf[cl] = '\0';
         if (parse_u32(cidbuf, &cid) < 0 || parse_u32(colon + 1, &port) < 0)
-            return error_set(err, GRPC_INVALID_ARGUMENT,
-                             "ttrpc: vsock address \"%s\": CID and PORT must be decimal 32-bit numbers",
-                             address);
+            return error_set(
+                err, GRPC_INVALID_ARGUMENT,
+                "ttrpc: vsock address \"%s\": CID and PORT must be decimal 32-bit numbers",
+                address);
         struct sockaddr_vm *vm = (struct sockaddr_vm *)&ss;
         memset(vm, 0, sizeof(*vm));
         vm->svm_family = AF_VSOCK;

@@ -213,8 +213,9 @@ enum ttrpc_read_result ttrpc_frame_read(struct ttrpc_frame_reader *r, int fd, in
         if (n == 0) {
             if (r->end == r->start)
                 return TTRPC_READ_EOF;
-            error_set(err, GRPC_UNAVAILABLE, "ttrpc: connection closed mid-frame (%zu of %zu bytes)",
-                      r->end - r->start, need);
+            error_set(err, GRPC_UNAVAILABLE,
+                      "ttrpc: connection closed mid-frame (%zu of %zu bytes)", r->end - r->start,
+                      need);
             return TTRPC_READ_ERROR;
         }
         if (n < 0)
@@ -233,7 +234,8 @@ int ttrpc_frame_write(int fd, uint32_t stream_id, uint8_t type, uint8_t flags, c
     bool use_send = true;
     while (msg.msg_iovlen > 0) {
         /* sendmsg with MSG_NOSIGNAL on sockets; writev on other fds (virtio-serial ports). */
-        ssize_t n = use_send ? sendmsg(fd, &msg, MSG_NOSIGNAL) : writev(fd, msg.msg_iov, (int)msg.msg_iovlen);
+        ssize_t n = use_send ? sendmsg(fd, &msg, MSG_NOSIGNAL)
+                             : writev(fd, msg.msg_iov, (int)msg.msg_iovlen);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

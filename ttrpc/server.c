@@ -40,15 +40,15 @@ enum reader_role {
 
 struct conn {
     struct ttrpc_server *srv;
-    uint64_t id;                  /* epoll data: conns are found by id, never by pointer */
+    uint64_t id; /* epoll data: conns are found by id, never by pointer */
     int fd;
     int role;                     /* enum reader_role, atomic */
     struct ttrpc_frame_reader rd; /* touched only by the thread holding the reader role */
     uint32_t last_stream_id;      /* likewise */
     pthread_mutex_t write_lock;
-    int refs;                     /* the reader role + running handlers; under srv->lock */
-    struct conn *prev, *next;     /* srv->conns */
-    struct conn *next_queued;     /* srv->read_queue */
+    int refs;                 /* the reader role + running handlers; under srv->lock */
+    struct conn *prev, *next; /* srv->conns */
+    struct conn *next_queued; /* srv->read_queue */
 };
 
 struct worker {
@@ -61,8 +61,8 @@ struct ttrpc_server {
     struct service *services; /* fixed once serving starts */
     int stop_fd;              /* eventfd: readable once the server stops */
 
-    int epoll_fd;  /* idle workers wait here: armed conns, queue_fd, stop_fd */
-    int queue_fd;  /* eventfd, readable while read_queue is not empty */
+    int epoll_fd; /* idle workers wait here: armed conns, queue_fd, stop_fd */
+    int queue_fd; /* eventfd, readable while read_queue is not empty */
     uint64_t next_conn_id;
 
     pthread_mutex_t lock;
@@ -410,7 +410,8 @@ static bool handle_frame(struct conn *c, const struct ttrpc_frame *f)
         return false;
     }
     if (id % 2 != 1) {
-        send_status(c, id, GRPC_INVALID_ARGUMENT, "StreamID must be odd for client initiated streams");
+        send_status(c, id, GRPC_INVALID_ARGUMENT,
+                    "StreamID must be odd for client initiated streams");
         ttrpc__request__free_unpacked(req, NULL);
         return false;
     }
@@ -432,8 +433,8 @@ static bool handle_frame(struct conn *c, const struct ttrpc_frame *f)
         ttrpc__request__free_unpacked(req, NULL);
         return false;
     }
-    ProtobufCMessage *in = protobuf_c_message_unpack(m->request, NULL, req->payload.len,
-                                                     req->payload.data);
+    ProtobufCMessage *in =
+        protobuf_c_message_unpack(m->request, NULL, req->payload.len, req->payload.data);
     if (!in) {
         send_status(c, id, GRPC_INVALID_ARGUMENT, "ttrpc: cannot decode %s payload of %s/%s",
                     m->request->name, req->service, req->method);

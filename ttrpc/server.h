@@ -49,10 +49,10 @@ struct ttrpc_method {
 };
 
 struct ttrpc_server_options {
-    bool require_same_uid;     /* SO_PEERCRED: refuse peers whose uid or gid differ from ours */
-    size_t thread_stack_size;  /* 0 = 512 KiB */
-    unsigned max_threads;      /* 0 = 1024; beyond it, reads wait for a free worker */
-    unsigned idle_timeout_ms;  /* 0 = 10 s; idle workers above one exit after this */
+    bool require_same_uid;    /* SO_PEERCRED: refuse peers whose uid or gid differ from ours */
+    size_t thread_stack_size; /* 0 = 512 KiB */
+    unsigned max_threads;     /* 0 = 1024; beyond it, reads wait for a free worker */
+    unsigned idle_timeout_ms; /* 0 = 10 s; idle workers above one exit after this */
     /* Called (from a server thread) after a connection has gone away. May be NULL. */
     void (*connection_closed)(void *user);
     void *user;

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 #include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"

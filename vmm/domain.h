@@ -65,4 +65,3 @@ int vmm_domain_destroy(struct vmm_domain *dom, struct error *err);
 int vmm_destroy_by_name(struct vmm *vmm, const char *name, struct error *err);
 
 void vmm_domain_free(struct vmm_domain *dom);
-

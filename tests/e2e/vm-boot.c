@@ -36,7 +36,7 @@
 #include "vmm/vm-spec.h"
 
 #define AGENT_DIAL_TIMEOUT_MS 60000
-#define HEALTH_DEADLINE_S 120.0   /* TCG boot is ~3-6 s; a loaded CI machine is slower */
+#define HEALTH_DEADLINE_S 120.0 /* TCG boot is ~3-6 s; a loaded CI machine is slower */
 #define EVENT_DEADLINE_S 10.0
 #define QEMU_GONE_DEADLINE_S 10.0
 
@@ -94,9 +94,9 @@ static void sleep_s(double s)
 struct events {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int stopped;          /* how many STOPPED events */
+    int stopped; /* how many STOPPED events */
     int crashed;
-    char detail[32];      /* of the last STOPPED */
+    char detail[32]; /* of the last STOPPED */
     double stopped_at;
 };
 
@@ -133,7 +133,7 @@ static bool wait_stopped(struct events *ev, double timeout_s)
 /* --- one test VM --- */
 
 struct vm {
-    char dir[PATH_MAX];    /* 0755 temp dir: QEMU (user libvirt-qemu) must reach the socket */
+    char dir[PATH_MAX]; /* 0755 temp dir: QEMU (user libvirt-qemu) must reach the socket */
     char *sock;
     char *console;
     struct vm_spec spec;
@@ -160,7 +160,7 @@ static int vm_prepare(struct vm *vm, const char *tag, struct error *err)
     struct vm_spec *s = &vm->spec;
     s->name = vmm_domain_name(sandbox_id);
     s->sandbox_id = xstrdup(sandbox_id);
-    s->domain_type = xstrdup("qemu");  /* TCG: KVM does not work on the test machines */
+    s->domain_type = xstrdup("qemu"); /* TCG: KVM does not work on the test machines */
     s->machine_type = xstrdup("pc");
     s->vcpus = 1;
     s->memory_mib = 512;

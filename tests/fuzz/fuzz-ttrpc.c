@@ -30,7 +30,8 @@ static int echo(void *user, const struct ttrpc_call *call, const ProtobufCMessag
 static int fail(void *user, const struct ttrpc_call *call, const ProtobufCMessage *req,
                 struct ttrpc_reply *reply, struct error *err)
 {
-    return error_set(err, GRPC_NOT_FOUND, "%s", ((const Google__Protobuf__StringValue *)req)->value);
+    return error_set(err, GRPC_NOT_FOUND, "%s",
+                     ((const Google__Protobuf__StringValue *)req)->value);
 }
 
 static const struct ttrpc_method methods[] = {

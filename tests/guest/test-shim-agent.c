@@ -583,7 +583,8 @@ START_TEST(errors_keep_code_and_rpc)
     OK(agent_set_policy(ag, "package agent_policy\n\ndefault ExecProcessRequest := false\n", err_));
     ck_assert_int_eq(exec_sh("sa-err", "e1", "true", &err), -1);
     ck_assert_int_eq(err.code, GRPC_PERMISSION_DENIED);
-    ck_assert_str_eq(err.msg, "agent ExecProcess: permission denied: ExecProcessRequest is blocked by policy");
+    ck_assert_str_eq(
+        err.msg, "agent ExecProcess: permission denied: ExecProcessRequest is blocked by policy");
     error_clear(&err);
     OK(agent_set_policy(ag, "package agent_policy\n\ndefault ExecProcessRequest := true\n", err_));
     OK(exec_sh("sa-err", "e1", "true", err_));

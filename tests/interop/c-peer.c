@@ -285,8 +285,8 @@ static bool check_metadata(const char *path, char *why, size_t why_len)
         char *out = NULL;
         if (call_string("Meta", "containerd-namespace-ttrpc", cases[i].timeout_ms, md, 1, &out,
                         &err) < 0) {
-            FAIL("timeout %lld ms: %s %s", (long long)cases[i].timeout_ms,
-                 grpc_code_name(err.code), err.msg);
+            FAIL("timeout %lld ms: %s %s", (long long)cases[i].timeout_ms, grpc_code_name(err.code),
+                 err.msg);
             error_clear(&err);
             return false;
         }
@@ -372,8 +372,8 @@ static bool check_block(const char *path, char *why, size_t why_len)
         int n = snprintf(msg, sizeof(msg), "ping %d", i);
         struct error err = ERROR_INIT;
         if (call_echo(cli, msg, (size_t)n, 2000, &err) < 0) {
-            ok = FAIL("echo %d while Block is pending: %s %s", i, grpc_code_name(err.code),
-                      err.msg);
+            ok =
+                FAIL("echo %d while Block is pending: %s %s", i, grpc_code_name(err.code), err.msg);
             error_clear(&err);
         }
     }
@@ -420,7 +420,8 @@ static bool check_oversized_local(const char *path, char *why, size_t why_len)
         ok = FAIL("refused, but %d bytes reached the socket", queued);
     else
         note("C client refused Echo(4 MiB + 1 bytes) locally in %lld ms, nothing written: %s "
-             "\"%s\"", (long long)ms_since(t0), grpc_code_name(err.code), err.msg);
+             "\"%s\"",
+             (long long)ms_since(t0), grpc_code_name(err.code), err.msg);
     error_clear(&err);
     ttrpc_client_free(lone);
     close(sv[1]);
@@ -444,7 +445,8 @@ static Ttrpc__Response *raw_response(int fd, struct ttrpc_frame_reader *rd, uint
 {
     struct ttrpc_frame f;
     struct error err = ERROR_INIT;
-    enum ttrpc_read_result r = ttrpc_frame_read(rd, fd, -1, ttrpc_deadline_after_ms(10000), &f, &err);
+    enum ttrpc_read_result r =
+        ttrpc_frame_read(rd, fd, -1, ttrpc_deadline_after_ms(10000), &f, &err);
     if (r != TTRPC_READ_FRAME) {
         FAIL("reading the response: result %d %s", r, err.msg ? err.msg : "");
         error_clear(&err);
@@ -640,8 +642,9 @@ static int bench_call(void)
     in.value.data = (uint8_t *)bench_payload;
     in.value.len = sizeof(bench_payload);
     ProtobufCMessage *resp = NULL;
-    if (ttrpc_client_call(cli, SERVICE, "Echo", &in.base, &google__protobuf__bytes_value__descriptor,
-                          &resp, 0, NULL, 0, &err) < 0) {
+    if (ttrpc_client_call(cli, SERVICE, "Echo", &in.base,
+                          &google__protobuf__bytes_value__descriptor, &resp, 0, NULL, 0,
+                          &err) < 0) {
         fprintf(stderr, "c-peer: bench call: %s %s\n", grpc_code_name(err.code), err.msg);
         error_clear(&err);
         return -1;
@@ -688,8 +691,8 @@ static int run_bench(const char *path, long callers, long calls)
     int64_t *lat = xcalloc((size_t)(callers * calls), sizeof(*lat));
     long warmup = calls / 10 < 5000 ? calls / 10 : 5000;
     for (long i = 0; i < callers; i++) {
-        b[i] = (struct bench_caller){.calls = calls, .warmup = warmup, .gate = &gate,
-                                     .lat = lat + i * calls};
+        b[i] = (struct bench_caller){
+            .calls = calls, .warmup = warmup, .gate = &gate, .lat = lat + i * calls};
         pthread_create(&b[i].thread, NULL, bench_thread, &b[i]);
     }
     int64_t first = INT64_MAX, last = 0;

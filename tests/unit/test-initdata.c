@@ -30,14 +30,14 @@
 
 /* docs/how-to/how-to-use-the-kata-agent-policy.md: `gzip -c | base64 -w0` of a 1518-byte sha256
  * document carrying allow-all-except-exec-process.rego (GNU gzip, not zlib in this test). */
-#define POLICY_ANNOTATION                                                                           \
-    "H4sIAAAAAAAAA42UTW/TQBCG7/4Vq/QQOCQKQXCo1ENIAkRqiGWnpBJCaGKP7RXrXTM7DnV/PRMiVUh07R582J3H" \
-    "8/XO7AnJa2fVjRrNpm+ms1EEpnSkuarPd76C+bv3oyj6lgPD92jUOKOzbkpYupEA4/E4ulJL13Sky4rVq+y1ms/m" \
-    "b9VWZ+S8K1iM1DgClijRlcBpvLqf3OoMrcfJJkfLutBI12rRQFbhZD6dCRfJ4SeUqOSz/OMSNopyLKA1rBZ5vkji" \
-    "LyhBj458gr9a9KyubxRTi/9i6W9oQualcR5TzrUNElLZR20waCcExqWzDNoi9WMp2PzoHkLQSi7JdQPUJ+QtMuks" \
-    "WLQQu912fZK+BZHz7QolaRN0c6s9bywjFZBhL5W4lsPEFuvPjhvTlh+6mNwx2MudNdLDZXwnf4SYGFo/3O64NWZT" \
-    "y+SEgAQhT1lECQZKsHan4UgXLGUw+FWTzHjh0woIt661HGxJgh4xT0RoV6/w1IO19XAOKfJFTxmxva6DRQsX/12j" \
-    "IKBLC0Y0Er2DuUutxMM5nak9QaZt2cOwf4En1ww42nN3OK+w14/B4u+a/CWLesHWTYU1Eph+GS/w0470Y/1LcgDN" \
+#define POLICY_ANNOTATION                                                                          \
+    "H4sIAAAAAAAAA42UTW/TQBCG7/4Vq/QQOCQKQXCo1ENIAkRqiGWnpBJCaGKP7RXrXTM7DnV/PRMiVUh07R582J3H"     \
+    "8/XO7AnJa2fVjRrNpm+ms1EEpnSkuarPd76C+bv3oyj6lgPD92jUOKOzbkpYupEA4/E4ulJL13Sky4rVq+y1ms/m"     \
+    "b9VWZ+S8K1iM1DgClijRlcBpvLqf3OoMrcfJJkfLutBI12rRQFbhZD6dCRfJ4SeUqOSz/OMSNopyLKA1rBZ5vkji"     \
+    "LyhBj458gr9a9KyubxRTi/9i6W9oQualcR5TzrUNElLZR20waCcExqWzDNoi9WMp2PzoHkLQSi7JdQPUJ+QtMuks"     \
+    "WLQQu912fZK+BZHz7QolaRN0c6s9bywjFZBhL5W4lsPEFuvPjhvTlh+6mNwx2MudNdLDZXwnf4SYGFo/3O64NWZT"     \
+    "y+SEgAQhT1lECQZKsHan4UgXLGUw+FWTzHjh0woIt661HGxJgh4xT0RoV6/w1IO19XAOKfJFTxmxva6DRQsX/12j"     \
+    "IKBLC0Y0Er2DuUutxMM5nak9QaZt2cOwf4En1ww42nN3OK+w14/B4u+a/CWLesHWTYU1Eph+GS/w0470Y/1LcgDN"     \
     "A40/yKOMzw/tE7N+wOx/NwUYj9H5qf4DsX93tO4FAAA="
 #define POLICY_SHA256 "2385c5da0959d063638b2ab4ac252ae18e825f6ecb69815e4206b38077d0bcdd"
 #define POLICY_SNP "I4XF2glZ0GNjiyq0rCUq4Y6CX27LaYFeQgazgHfQvN0="
@@ -189,7 +189,8 @@ START_TEST(test_vector_default_sha384)
     _cleanup_free_ char *snp64 = b64(snp, sizeof(snp)), *tdx64 = b64(tdx, sizeof(tdx));
     ck_assert_str_eq(snp64, SHA384_SNP);
     ck_assert_str_eq(tdx64, SHA384_TDX);
-    _cleanup_free_ char *snp_own = initdata_fit_base64(d, 32), *tdx_own = initdata_fit_base64(d, 48);
+    _cleanup_free_ char *snp_own = initdata_fit_base64(d, 32),
+                        *tdx_own = initdata_fit_base64(d, 48);
     ck_assert_str_eq(snp_own, SHA384_SNP);
     ck_assert_str_eq(tdx_own, SHA384_TDX);
 }
@@ -351,8 +352,7 @@ START_TEST(test_disk_parse_upstream_header)
     const char *text = "some content";
 
     z_stream zs = {0};
-    ck_assert_int_eq(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_FIXED),
-                     Z_OK);
+    ck_assert_int_eq(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_FIXED), Z_OK);
     uint8_t deflated[64];
     zs.next_in = (Bytef *)text;
     zs.avail_in = 12;
@@ -426,16 +426,17 @@ END_TEST
 
 START_TEST(test_annotation_round_trip)
 {
-    const char *toml = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n\n[data]\n"
-                       "\"aa.toml\" = '''\n[token_configs.kbs]\nurl = 'http://kbs:8080'\n'''\n"
-                       "\"policy.rego\" = \"package agent_policy\\ndefault AllowRequestsFailingPolicy "
-                       ":= true\\n\"\n";
+    const char *toml =
+        "version = \"0.1.0\"\nalgorithm = \"sha384\"\n\n[data]\n"
+        "\"aa.toml\" = '''\n[token_configs.kbs]\nurl = 'http://kbs:8080'\n'''\n"
+        "\"policy.rego\" = \"package agent_policy\\ndefault AllowRequestsFailingPolicy "
+        ":= true\\n\"\n";
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
     _cleanup_free_ char *a = NULL;
     ck_assert_int_eq(initdata_annotation_encode(toml, strlen(toml), &a, &err), 0);
     /* It is base64 of a gzip member (zlib inflates it back to the document). */
-    ck_assert_uint_eq(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
-                      strlen(a));
+    ck_assert_uint_eq(
+        strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="), strlen(a));
     uint8_t bin[1024];
     int bl = EVP_DecodeBlock(bin, (const unsigned char *)a, (int)strlen(a));
     ck_assert_int_gt(bl, 0);
@@ -558,9 +559,10 @@ START_TEST(test_document_errors)
     size_t at = strlen(long_alg);
     memset(long_alg + at, 'x', 100);
     strcpy(long_alg + at + 100, "\"\n[data]\n");
-    expect_toml_error(long_alg, "init-data: algorithm "
-                                "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" "
-                                "is not one of sha256, sha384, sha512");
+    expect_toml_error(long_alg,
+                      "init-data: algorithm "
+                      "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" "
+                      "is not one of sha256, sha384, sha512");
 }
 END_TEST
 
@@ -573,8 +575,9 @@ START_TEST(test_base64_errors)
                             "init-data: base64: invalid character '%' at offset 12");
     expect_annotation_error("AAAA AAA", NULL,
                             "init-data: base64: invalid character ' ' at offset 4");
-    expect_annotation_error("AAAA\x01" "AAA", NULL,
-                            "init-data: base64: invalid byte 0x01 at offset 4");
+    expect_annotation_error("AAAA\x01"
+                            "AAA",
+                            NULL, "init-data: base64: invalid byte 0x01 at offset 4");
     expect_annotation_error("AAAA-_AA", NULL, /* URL-safe alphabet is not standard base64 */
                             "init-data: base64: invalid character '-' at offset 4");
     expect_annotation_error("AAAAA", NULL,
@@ -600,7 +603,8 @@ START_TEST(test_base64_errors)
                             "init-data: annotation is 300000 bytes, over the 262144-byte limit");
     struct initdata_limits lim = {.max_annotation = 100};
     big[101] = '\0';
-    expect_annotation_error(big, &lim, "init-data: annotation is 101 bytes, over the 100-byte limit");
+    expect_annotation_error(big, &lim,
+                            "init-data: annotation is 101 bytes, over the 100-byte limit");
 }
 END_TEST
 
@@ -612,14 +616,17 @@ START_TEST(test_gzip_errors)
 
     /* Truncated: the trailer missing, and cut in the middle of the deflate data. */
     _cleanup_free_ char *t1 = b64(g, n - 8);
-    expect_annotation_error(t1, NULL, "init-data: gzip: truncated stream (the input ends before "
-                                      "the gzip trailer)");
+    expect_annotation_error(t1, NULL,
+                            "init-data: gzip: truncated stream (the input ends before "
+                            "the gzip trailer)");
     _cleanup_free_ char *t2 = b64(g, 14);
-    expect_annotation_error(t2, NULL, "init-data: gzip: truncated stream (the input ends before "
-                                      "the gzip trailer)");
+    expect_annotation_error(t2, NULL,
+                            "init-data: gzip: truncated stream (the input ends before "
+                            "the gzip trailer)");
     _cleanup_free_ char *t3 = b64(g, 2); /* the magic alone */
-    expect_annotation_error(t3, NULL, "init-data: gzip: truncated stream (the input ends before "
-                                      "the gzip trailer)");
+    expect_annotation_error(t3, NULL,
+                            "init-data: gzip: truncated stream (the input ends before "
+                            "the gzip trailer)");
 
     /* Corrupt CRC and length in the trailer. */
     memcpy(buf, g, n);
@@ -640,13 +647,15 @@ START_TEST(test_gzip_errors)
     memcpy(buf, g, n);
     memcpy(buf + n, "junk!", 5);
     _cleanup_free_ char *tr = b64(buf, n + 5);
-    expect_annotation_error(tr, NULL, "init-data: gzip: 5 bytes of trailing data after the end of "
-                                      "the gzip stream");
+    expect_annotation_error(tr, NULL,
+                            "init-data: gzip: 5 bytes of trailing data after the end of "
+                            "the gzip stream");
     /* Trailing zeros are garbage too (Go: invalid header). */
     memset(buf + n, 0, 3);
     _cleanup_free_ char *tz = b64(buf, n + 3);
-    expect_annotation_error(tz, NULL, "init-data: gzip: 3 bytes of trailing data after the end of "
-                                      "the gzip stream");
+    expect_annotation_error(tz, NULL,
+                            "init-data: gzip: 3 bytes of trailing data after the end of "
+                            "the gzip stream");
 
     /* Decompresses to something that is not UTF-8 TOML. */
     _cleanup_free_ uint8_t *gb = gz("\xff\xfe", 2, &n);
@@ -669,7 +678,8 @@ START_TEST(test_size_limits)
     ck_assert_int_eq(initdata_from_annotation(a, &at, &d1, &err), 0);
     ck_assert_int_eq(initdata_from_annotation(plain, &at, &d2, &err), 0);
     expect_annotation_error(a, &under, "init-data: decompressed size exceeds the 46-byte limit");
-    expect_annotation_error(plain, &under, "init-data: document is 47 bytes, over the 46-byte limit");
+    expect_annotation_error(plain, &under,
+                            "init-data: document is 47 bytes, over the 46-byte limit");
 }
 END_TEST
 
@@ -689,8 +699,9 @@ START_TEST(test_gzip_bomb)
     /* Cut to its first tenth (still ~10 MiB of zeros): were the whole input inflated before
      * the size was checked, this would be reported as truncated. It stops at the limit. */
     _cleanup_free_ char *cut = b64(bomb, n / 10);
-    expect_annotation_error(cut, NULL, "init-data: decompressed size exceeds the 1048576-byte "
-                                       "limit");
+    expect_annotation_error(cut, NULL,
+                            "init-data: decompressed size exceeds the 1048576-byte "
+                            "limit");
     /* And with a small limit, a tiny prefix is enough to refuse it. */
     struct initdata_limits lim = {.max_decompressed = 1000};
     _cleanup_free_ char *tiny = b64(bomb, 64);

@@ -26,8 +26,9 @@ START_TEST(test_error_set_and_wrap)
 {
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
     ck_assert(!error_is_set(&err));
-    ck_assert_int_eq(error_set(&err, GRPC_INVALID_ARGUMENT, "algorithm \"%s\" is not one of %s", "md5",
-                               "sha256, sha384, sha512"), -1);
+    ck_assert_int_eq(error_set(&err, GRPC_INVALID_ARGUMENT, "algorithm \"%s\" is not one of %s",
+                               "md5", "sha256, sha384, sha512"),
+                     -1);
     ck_assert(error_is_set(&err));
     ck_assert_int_eq(error_wrap(&err, "init-data"), -1);
     ck_assert_int_eq(error_wrap(&err, "create sandbox %s", "abc"), -1);
@@ -268,8 +269,14 @@ END_TEST
 START_TEST(test_path_clock_parse)
 {
     static const char *const cases[][2] = {
-        {"", "."},           {"/", "/"},         {"a/b/", "a/b"},     {"/a//b/./c/..", "/a/b"},
-        {"/../a", "/a"},     {"../../a", "../../a"}, {"a/../..", ".."}, {"./", "."},
+        {"", "."},
+        {"/", "/"},
+        {"a/b/", "a/b"},
+        {"/a//b/./c/..", "/a/b"},
+        {"/../a", "/a"},
+        {"../../a", "../../a"},
+        {"a/../..", ".."},
+        {"./", "."},
         {"/run/containerd/containerd.sock/k8s.io/x", "/run/containerd/containerd.sock/k8s.io/x"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -101,9 +101,9 @@ static int call_echo(struct ttrpc_client *c, const void *data, size_t len, size_
     in.value.data = (uint8_t *)data;
     in.value.len = len;
     ProtobufCMessage *resp = NULL;
-    int r = ttrpc_client_call(c, "test.Echo", "Echo", &in.base,
-                              &google__protobuf__bytes_value__descriptor, &resp, 5000, NULL, 0,
-                              err);
+    int r =
+        ttrpc_client_call(c, "test.Echo", "Echo", &in.base,
+                          &google__protobuf__bytes_value__descriptor, &resp, 5000, NULL, 0, err);
     if (r == 0) {
         Google__Protobuf__BytesValue *o = (void *)resp;
         *out_len = o->value.len;
@@ -137,11 +137,11 @@ END_TEST
 START_TEST(test_request_bytes)
 {
     const uint8_t want[] = {
-        0x0a, 0x17, 'c', 'o', 'n', 't', 'a', 'i', 'n', 'e', 'r', 'd', '.', 't', 'a', 's', 'k', '.',
-        'v', '2', '.', 'T', 'a', 's', 'k', 0x12, 0x07, 'C', 'o', 'n', 'n', 'e', 'c', 't', 0x1a,
-        0x05, 0x0a, 0x03, 'a', 'b', 'c', 0x2a, 0x24, 0x0a, 0x1a, 'c', 'o', 'n', 't', 'a', 'i',
-        'n', 'e', 'r', 'd', '-', 'n', 'a', 'm', 'e', 's', 'p', 'a', 'c', 'e', '-', 't', 't', 'r',
-        'p', 'c', 0x12, 0x06, 'k', '8', 's', '.', 'i', 'o'};
+        0x0a, 0x17, 'c',  'o',  'n',  't',  'a', 'i',  'n',  'e',  'r',  'd',  '.',  't', 'a', 's',
+        'k',  '.',  'v',  '2',  '.',  'T',  'a', 's',  'k',  0x12, 0x07, 'C',  'o',  'n', 'n', 'e',
+        'c',  't',  0x1a, 0x05, 0x0a, 0x03, 'a', 'b',  'c',  0x2a, 0x24, 0x0a, 0x1a, 'c', 'o', 'n',
+        't',  'a',  'i',  'n',  'e',  'r',  'd', '-',  'n',  'a',  'm',  'e',  's',  'p', 'a', 'c',
+        'e',  '-',  't',  't',  'r',  'p',  'c', 0x12, 0x06, 'k',  '8',  's',  '.',  'i', 'o'};
     ck_assert_uint_eq(sizeof(want), 0x4f);
     uint8_t payload[] = {0x0a, 0x03, 'a', 'b', 'c'};
     Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT, *kvp = &kv;
@@ -181,7 +181,8 @@ START_TEST(test_reader_byte_by_byte)
     int got = 0;
     while (got < 2) {
         /* Nothing complete yet: a zero-timeout read must time out, not block or misparse. */
-        enum ttrpc_read_result r = ttrpc_frame_read(&rd, sv[0], -1, ttrpc_now_ns() + 1000000, &f, &err);
+        enum ttrpc_read_result r =
+            ttrpc_frame_read(&rd, sv[0], -1, ttrpc_now_ns() + 1000000, &f, &err);
         if (r == TTRPC_READ_TIMEOUT) {
             ck_assert_uint_lt(sent, n);
             ck_assert_int_eq(write(sv[1], stream + sent, 1), 1);
@@ -299,10 +300,12 @@ START_TEST(test_unimplemented)
 {
     struct error err = ERROR_INIT;
     Google__Protobuf__Empty in = GOOGLE__PROTOBUF__EMPTY__INIT;
-    ck_assert_int_eq(ttrpc_client_call(cli, "no.Such", "X", &in.base, NULL, NULL, 5000, NULL, 0, &err), -1);
+    ck_assert_int_eq(
+        ttrpc_client_call(cli, "no.Such", "X", &in.base, NULL, NULL, 5000, NULL, 0, &err), -1);
     ck_assert_int_eq(err.code, GRPC_UNIMPLEMENTED);
     ck_assert_str_eq(err.msg, "service no.Such");
-    ck_assert_int_eq(ttrpc_client_call(cli, "test.Echo", "Nope", &in.base, NULL, NULL, 5000, NULL, 0, &err), -1);
+    ck_assert_int_eq(
+        ttrpc_client_call(cli, "test.Echo", "Nope", &in.base, NULL, NULL, 5000, NULL, 0, &err), -1);
     ck_assert_int_eq(err.code, GRPC_UNIMPLEMENTED);
     ck_assert_str_eq(err.msg, "method Nope");
     error_clear(&err);
@@ -317,8 +320,9 @@ START_TEST(test_metadata_and_deadline)
     in.value = "containerd-namespace-ttrpc";
     ProtobufCMessage *resp = NULL;
     ck_assert_int_eq(ttrpc_client_call(cli, "test.Echo", "Meta", &in.base,
-                                       &google__protobuf__string_value__descriptor, &resp, 0, md,
-                                       2, &err), 0);
+                                       &google__protobuf__string_value__descriptor, &resp, 0, md, 2,
+                                       &err),
+                     0);
     ck_assert_str_eq(((Google__Protobuf__StringValue *)resp)->value, "k8s.io");
     protobuf_c_message_free_unpacked(resp, NULL);
     char *out = NULL;
@@ -489,7 +493,8 @@ static Ttrpc__Response *raw_recv(uint32_t *id)
     static struct ttrpc_frame_reader rd;
     struct ttrpc_frame f;
     struct error err = ERROR_INIT;
-    enum ttrpc_read_result r = ttrpc_frame_read(&rd, raw_fd, -1, ttrpc_now_ns() + 5000000000LL, &f, &err);
+    enum ttrpc_read_result r =
+        ttrpc_frame_read(&rd, raw_fd, -1, ttrpc_now_ns() + 5000000000LL, &f, &err);
     ck_assert_int_eq(r, TTRPC_READ_FRAME);
     ck_assert_uint_eq(f.hdr.type, TTRPC_TYPE_RESPONSE);
     *id = f.hdr.stream_id;
