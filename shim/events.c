@@ -22,6 +22,7 @@
 #include "lib/clock.h"
 #include "lib/error.h"
 #include "lib/log.h"
+#include "lib/subprocess.h"
 #include "lib/xalloc.h"
 #include "ttrpc/client.h"
 #include "ttrpc/dial.h"
@@ -240,13 +241,7 @@ static int spawn_binary(struct publisher *p, const struct event *ev, int in_fd, 
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
     posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);   /* ours blocks everything */
-    posix_spawnattr_setsigdefault(&attr, &all); /* the shim ignores SIGPIPE */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    spawn_attr_init_clean(&attr);
     char *argv[] = {p->binary, "--address",   p->address, "publish", "--topic",
                     ev->topic, "--namespace", p->ns,      NULL};
     int r = posix_spawn(pid, p->binary, &fa, &attr, argv, environ);

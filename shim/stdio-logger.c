@@ -12,6 +12,7 @@
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/subprocess.h"
 #include "lib/xalloc.h"
 #include "shim/stdio-parts.h"
 
@@ -140,7 +141,7 @@ int stdio_logger_start(const struct stdio_target *t, const bool serves[2], const
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
+        spawn_attr_init_clean(&attr);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
         posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
@@ -149,16 +150,7 @@ int stdio_logger_start(const struct stdio_target *t, const bool serves[2], const
 #if __GLIBC_PREREQ(2, 34)
         posix_spawn_file_actions_addclosefrom_np(&fa, 6); /* even a stray fd without O_CLOEXEC */
 #endif
-        /* The relay's threads block every signal and the shim may ignore SIGPIPE: the logger
-         * starts with neither. */
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        sigdelset(&all, SIGKILL);
-        sigdelset(&all, SIGSTOP);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
         size_t nargs = 0;
         while (t->args[nargs])
             nargs++;

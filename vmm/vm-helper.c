@@ -18,6 +18,7 @@
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "lib/fs.h"
+#include "lib/subprocess.h"
 #include "lib/xalloc.h"
 
 #define WATCH_STACK (64 * 1024)
@@ -121,19 +122,11 @@ static int run_helper(const char *helper, char *const argv[], const char *in, co
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
+    spawn_attr_init_clean(&attr);
     posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
     posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
     posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-    /* The shim's threads block signals and it ignores SIGPIPE: the helper starts with neither. */
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
     pid_t pid;
     int e = posix_spawn(&pid, helper, &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

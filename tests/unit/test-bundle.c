@@ -12,6 +12,7 @@
 #include "lib/fs.h"
 #include "lib/xalloc.h"
 #include "shim/bundle.h"
+#include "tests/common/run-tap.h"
 
 static char *new_bundle(const char *config_json)
 {
@@ -180,10 +181,5 @@ int main(void)
     tcase_add_test(tc, test_group);
     tcase_add_test(tc, test_small_files);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(s);
 }

@@ -17,6 +17,7 @@
 #include "cmd/cocoonctl-path.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
+#include "tests/common/run-tap.h"
 
 #define HV_PREFIX "io.katacontainers.config.hypervisor."
 
@@ -601,10 +602,5 @@ static Suite *cocoonctl_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cocoonctl_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(cocoonctl_suite());
 }

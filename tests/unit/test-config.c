@@ -11,6 +11,7 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 #include "shim/config.h"
+#include "tests/common/run-tap.h"
 
 /* --- a scratch directory holding cocoon.toml and config.d/ --- */
 
@@ -721,10 +722,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(config_suite());
 }

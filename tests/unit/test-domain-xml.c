@@ -19,6 +19,7 @@
 #include "lib/xalloc.h"
 #include "vmm/domain-xml.h"
 #include "vmm/xml-writer.h"
+#include "tests/common/run-tap.h"
 
 /* --- specs --- */
 
@@ -803,10 +804,5 @@ static Suite *domain_xml_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(domain_xml_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(domain_xml_suite());
 }

@@ -22,6 +22,7 @@
 #include "shim/events.h"
 #include "ttrpc/dial.h"
 #include "ttrpc/server.h"
+#include "tests/common/run-tap.h"
 
 #define NS "k8s.io"
 
@@ -767,10 +768,5 @@ static Suite *events_suite(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the shim does */
-    SRunner *sr = srunner_create(events_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(events_suite());
 }

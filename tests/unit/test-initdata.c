@@ -14,6 +14,7 @@
 #include "lib/cleanup.h"
 #include "lib/error.h"
 #include "lib/xalloc.h"
+#include "tests/common/run-tap.h"
 
 /* tests/integration/kubernetes/runtimeclass_workloads/default-initdata.toml, 47 bytes */
 #define DEFAULT_TOML "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n"
@@ -790,10 +791,5 @@ int main(void)
     tcase_add_test(tc, test_gzip_bomb);
     tcase_add_test(tc, test_hostile_input);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(s);
 }

@@ -21,6 +21,7 @@
 #include "lib/sha256.h"
 #include "lib/sha512.h"
 #include "lib/xalloc.h"
+#include "tests/common/run-tap.h"
 
 START_TEST(test_error_set_and_wrap)
 {
@@ -321,10 +322,5 @@ int main(void)
     tcase_add_test(tc, test_log_line);
     tcase_add_test(tc, test_log_levels);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(s);
 }

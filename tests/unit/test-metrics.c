@@ -12,6 +12,7 @@
 #include "containerd/cgroups/v2/metrics.pb-c.h"
 #include "lib/xalloc.h"
 #include "shim/metrics.h"
+#include "tests/common/run-tap.h"
 
 typedef Io__Containerd__Cgroups__V1__Metrics V1;
 typedef Io__Containerd__Cgroups__V2__Metrics V2;
@@ -513,10 +514,5 @@ int main(void)
     tcase_add_test(tc, test_many_samples);
     tcase_add_test(tc, test_host_cgroup_version);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(s);
 }

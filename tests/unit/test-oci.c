@@ -18,6 +18,7 @@
 #include "lib/xalloc.h"
 #include "annotations/pod.h"
 #include "shim/oci.h"
+#include "tests/common/run-tap.h"
 
 /* Fixtures are written with ' for " to stay readable; q() turns them into JSON. */
 static char *q(const char *s)
@@ -855,10 +856,5 @@ int main(void)
     tcase_add_test(tc, test_exec_process);
     tcase_add_test(tc, test_update_resources);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(s);
 }

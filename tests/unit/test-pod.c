@@ -9,6 +9,7 @@
 #include "lib/base64.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
+#include "tests/common/run-tap.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -282,10 +283,5 @@ int main(void)
     tcase_add_test(tc, test_resources);
     tcase_add_test(tc, test_policy);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(s);
 }

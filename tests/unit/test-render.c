@@ -23,6 +23,7 @@
 #include "lib/xalloc.h"
 #include "shim/config.h"
 #include "shim/sandbox-vm.h"
+#include "tests/common/run-tap.h"
 
 #define DEV_CONFIG COCOON_CONFIGS_DIR "/cocoon-dev.toml"
 #define SNP_CONFIG COCOON_CONFIGS_DIR "/cocoon-snp.toml"
@@ -1126,10 +1127,5 @@ static Suite *render_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(render_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(render_suite());
 }

@@ -28,6 +28,7 @@
 #include "shim/stdio-relay.h"
 #include "ttrpc/dial.h"
 #include "ttrpc/server.h"
+#include "tests/common/run-tap.h"
 
 /* --- the fake agent --- */
 
@@ -1098,10 +1099,5 @@ static Suite *stdio_suite(void)
 int main(void)
 {
     /* SIGPIPE keeps its default action: the relay must never raise one that kills. */
-    SRunner *sr = srunner_create(stdio_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(stdio_suite());
 }

@@ -23,6 +23,7 @@
 #include "ttrpc/frame.h"
 #include "ttrpc/request.pb-c.h"
 #include "ttrpc/server.h"
+#include "tests/common/run-tap.h"
 
 /* --- fixture: a server and a client joined by a socketpair --- */
 
@@ -930,10 +931,5 @@ static Suite *ttrpc_suite(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    SRunner *sr = srunner_create(ttrpc_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(ttrpc_suite());
 }

@@ -14,6 +14,7 @@
 #include "lib/xalloc.h"
 #include "vmm/domain-xml.h"
 #include "vmm/vm-helper.h"
+#include "tests/common/run-tap.h"
 
 #define TEST_URI "test:///default"
 
@@ -191,10 +192,5 @@ int main(void)
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_watch);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(s);
 }

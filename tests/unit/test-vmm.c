@@ -16,6 +16,7 @@
 #include "vmm/domain-xml.h"
 #include "vmm/domain.h"
 #include "vmm/events.h"
+#include "tests/common/run-tap.h"
 
 #define TEST_URI "test:///default"
 #define EVENT_TIMEOUT_S 10
@@ -457,10 +458,5 @@ static Suite *vmm_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(vmm_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_tap(vmm_suite());
 }
