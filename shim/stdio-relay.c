@@ -58,6 +58,7 @@ struct output {
     int keep_fd;      /* our read end of an output FIFO, so it never loses its last reader */
     bool relay;       /* read from the agent (not stderr with a terminal) */
     bool started;
+    bool ended;       /* the guest's stream ended (under s->lock) */
     pthread_t thread;
     /* the copier's own */
     bool stalled; /* waited a full stall limit; written around until the reader drains it */
@@ -229,6 +230,27 @@ static void host_write(struct output *o, const uint8_t *p, size_t n)
     o->dropped += n;
 }
 
+/* The guest's stream is over: our write end of containerd's side closes now, so that its reader
+ * sees end of file at once (containerd's ExecSync waits for it before it reports the exec's
+ * result; an attached client waits for it), as runc's shim closes it when the process's output
+ * ends. Our read end of a FIFO stays open until stdio_free: it is no writer, and it keeps what the
+ * pipe holds for a reader that is away at this moment (containerd restarting). stderr may share
+ * stdout's file: that one closes once both streams ended. Caller holds s->lock. */
+static void end_output(struct output *o)
+{
+    struct stdio *s = o->s;
+    struct output *out = &s->out[0], *err = &s->out[1];
+    o->ended = true;
+    bool shared = !err->owns_fd && err->fd >= 0 && err->fd == out->fd;
+    if (o->owns_fd && !(o == out && shared && err->relay && !err->ended))
+        close_fd(&o->fd);
+    if (o == err && shared) {
+        err->fd = -1;
+        if (out->ended)
+            close_fd(&out->fd);
+    }
+}
+
 static void *output_main(void *arg)
 {
     struct output *o = arg;
@@ -257,6 +279,7 @@ static void *output_main(void *arg)
         log_warn("stdio: %s of %s: %llu bytes discarded", o->name, s->who,
                  (unsigned long long)o->dropped);
     pthread_mutex_lock(&s->lock);
+    end_output(o);
     s->outputs_running--;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);

@@ -471,6 +471,38 @@ START_TEST(test_fifo_relay)
 }
 END_TEST
 
+/* The reader of an output FIFO sees end of file as soon as the guest's stream ends, before the
+ * stdio is freed (at Delete): containerd's ExecSync waits for it. */
+START_TEST(test_eof_when_output_ends)
+{
+    _cleanup_free_ char *out = make_fifo("stdout"), *errp = make_fifo("stderr");
+    int fds = count_fds();
+    struct sink ko, ke;
+    sink_open(&ko, out, true);
+    sink_open(&ke, errp, true);
+    fake_output(0, "out\n", 4, true);
+    fake_output(1, "err\n", 4, true);
+    struct stdio_config cfg = config("", out, errp);
+    struct stdio *s = open_ok(&cfg);
+    sink_start(&ko);
+    sink_start(&ke);
+    stdio_wait_output(s);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    ck_assert_int_eq(pthread_timedjoin_np(ko.thread, NULL, &until), 0);
+    ck_assert_int_eq(pthread_timedjoin_np(ke.thread, NULL, &until), 0);
+    close(ko.fd);
+    close(ke.fd);
+    ck_assert_str_eq((char *)ko.data, "out\n");
+    ck_assert_str_eq((char *)ke.data, "err\n");
+    stdio_free(s);
+    free(ko.data);
+    free(ke.data);
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
 START_TEST(test_fifo_10mib)
 {
     _cleanup_free_ char *out = make_fifo("stdout"), *errp = make_fifo("stderr");
@@ -1075,6 +1107,7 @@ static Suite *stdio_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_fifo_relay);
+    tcase_add_test(tc, test_eof_when_output_ends);
     tcase_add_test(tc, test_fifo_10mib);
     tcase_add_test(tc, test_null_io_drains);
     tcase_add_test(tc, test_terminal);
