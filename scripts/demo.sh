@@ -12,6 +12,8 @@ ROOT=$(pwd)
 install_deps "${COCOON_BUILD_DEPS[@]}"
 . tests/e2e/lib/daemons.sh
 . tests/e2e/lib/containerd.sh
+. tests/e2e/lib/registry.sh
+. tests/e2e/lib/cocoon.sh
 
 if [ "$(id -u)" != 0 ]; then
     echo "demo: run as root (it starts libvirtd, containerd and VMs)" >&2
@@ -19,13 +21,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 e2e_install_packages
 e2e_containerd_install
+e2e_registry_install
 
 [ -d build ] || meson setup build
 meson compile -C build
 echo "demo: building the test guest image (Debian's kernel + busybox + cocoon-test-agent)..."
 meson compile -C build guest-image >/dev/null
 
-IMAGE=docker.io/library/busybox-local:latest
+LOCAL_IMAGE=docker.io/library/busybox-local:latest
 ID=cocoon-demo-$$
 COCOONCTL=$ROOT/build/cmd/cocoonctl
 E2E_TMPDIR=$(mktemp -d /tmp/cocoon-demo-XXXXXX)
@@ -38,6 +41,7 @@ cleanup() {
     set +e
     e2e_containerd_clean_ns >/dev/null 2>&1
     e2e_containerd_stop
+    e2e_registry_stop
     e2e_destroy_domains "cocoon-$ID"
     rm -f "$(e2e_containerd_shim_socket "$ID")"
     rm -rf "$E2E_TMPDIR"
@@ -47,22 +51,19 @@ trap cleanup EXIT
 
 e2e_start_daemons
 e2e_containerd_start "$ROOT/build/cmd" # containerd finds containerd-shim-cocoon-v2 on its PATH
-python3 tests/e2e/lib/mkimage.py build/busybox-oci.tar --name "$IMAGE" >/dev/null
-e2e_ctr 60 images import build/busybox-oci.tar >/dev/null
+# The guest pulls the container's image itself (the host never mounts it): a registry on the
+# host's loopback serves it, reached from the guest through QEMU user networking.
+e2e_registry_start "$E2E_TMPDIR/registry" 5000 >/dev/null
+IMAGE=$E2E_REG_ADDR/busybox-local:latest
+python3 tests/e2e/lib/mkimage.py build/busybox-oci.tar --name "$LOCAL_IMAGE" >/dev/null
+mkdir -p "$E2E_TMPDIR/oci"
+tar -xf build/busybox-oci.tar -C "$E2E_TMPDIR/oci"
+e2e_registry_push "$E2E_TMPDIR/oci:latest" busybox-local:latest
+e2e_ctr 60 images pull --plain-http "$IMAGE" >/dev/null
 
 # The development configuration, pointed at this build's guest image, with init-data allowed.
-mkdir -p "$CFG_DIR/config.d" "$STATE_DIR"
-chmod 0755 "$STATE_DIR"
-cp configs/cocoon-dev.toml "$CFG_DIR/cocoon.toml"
-cat >"$CFG_DIR/config.d/50-demo.toml" <<EOF
-[hypervisor.libvirt]
-kernel = "$ROOT/build/tests/guest/vmlinux"
-initrd = "$ROOT/build/tests/guest/initramfs.cpio.gz"
-enable_annotations = ["default_vcpus", "default_memory", "kernel_params", "cc_init_data"]
-
-[runtime]
-state_dir = "$STATE_DIR"
-EOF
+e2e_cocoon_config --annotations "$CFG_DIR" configs "$ROOT/build/tests/guest/vmlinux" \
+    "$ROOT/build/tests/guest/initramfs.cpio.gz" "$STATE_DIR" demo
 
 # CoCo init-data: what a verifier will check the guest against.
 cat >"$E2E_TMPDIR/initdata.toml" <<'EOF'
@@ -81,7 +82,7 @@ ANN=io.katacontainers.config.hypervisor.cc_init_data=$INITDATA
 echo
 echo "demo: ctr run --runtime io.containerd.cocoon.v2 $IMAGE $ID (the VM boots under TCG: ~10-30 s)"
 e2e_ctr 180 run -d --fifo-dir "$E2E_TMPDIR/fifo" --runtime io.containerd.cocoon.v2 --runtime-config-path "$CFG_DIR/cocoon.toml" \
-    --annotation "$ANN" "$IMAGE" "$ID" sleep 600
+    --annotation "$ANN" --annotation "io.kubernetes.cri.image-name=$IMAGE" "$IMAGE" "$ID" sleep 600
 echo "demo: the container's output:"
 e2e_ctr 60 task exec --fifo-dir "$E2E_TMPDIR/fifo" --exec-id hello "$ID" sh -c \
     'echo "  Hello from a container in a cocoon VM"; echo "  guest kernel: $(uname -r)"; echo "  vCPUs: $(nproc)"'

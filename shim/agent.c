@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "google/protobuf/empty.pb-c.h"
 #include "kata/health.pb-c.h"
@@ -13,7 +14,6 @@
 
 #define AGENT_SERVICE "grpc.AgentService"
 #define HEALTH_SERVICE "grpc.Health"
-#define COPY_FILE_CHUNK (1024 * 1024) /* Kata's grpcMaxDataSize: well under ttrpc's 4 MiB */
 #define NO_DEADLINE 0
 
 struct agent {
@@ -148,24 +148,52 @@ int agent_get_guest_details(struct agent *a, Grpc__GuestDetailsResponse **out, s
                 a->t.request_ms, err);
 }
 
+int agent_copy_file_chunk(struct agent *a, const struct agent_file *f, uint64_t offset,
+                          const void *data, size_t len, struct error *err)
+{
+    Grpc__CopyFileRequest req = GRPC__COPY_FILE_REQUEST__INIT;
+    req.path = (char *)f->path;
+    req.file_size = (int64_t)f->size;
+    req.file_mode = f->mode;
+    /* Missing parent directories: runtime-rs's S_IFDIR | 0750 (the agent takes & 0777). */
+    req.dir_mode = S_IFDIR | 0750;
+    req.uid = (int32_t)f->uid;
+    req.gid = (int32_t)f->gid;
+    req.offset = (int64_t)offset;
+    req.data.data = len ? (uint8_t *)data : NULL;
+    req.data.len = len;
+    if (call_agent(a, "CopyFile", &req.base, err) < 0)
+        return error_wrap(err, "copy %s", f->path);
+    return 0;
+}
+
 int agent_copy_file(struct agent *a, const char *path, const void *data, size_t len, uint32_t mode,
                     struct error *err)
 {
-    Grpc__CopyFileRequest req = GRPC__COPY_FILE_REQUEST__INIT;
-    req.path = (char *)path;
-    req.file_size = (int64_t)len;
-    req.file_mode = mode;
-    req.dir_mode = 0755;
+    struct agent_file f = {.path = path, .mode = mode, .size = len};
     size_t off = 0;
     do { /* an empty file is one empty chunk */
-        size_t n = len - off < COPY_FILE_CHUNK ? len - off : COPY_FILE_CHUNK;
-        req.offset = (int64_t)off;
-        req.data.data = n ? (uint8_t *)data + off : NULL;
-        req.data.len = n;
-        if (call_agent(a, "CopyFile", &req.base, err) < 0)
-            return error_wrap(err, "copy %s", path);
+        size_t n = len - off < AGENT_COPY_CHUNK ? len - off : AGENT_COPY_CHUNK;
+        if (agent_copy_file_chunk(a, &f, off, (const uint8_t *)data + off, n, err) < 0)
+            return -1;
         off += n;
     } while (off < len);
+    return 0;
+}
+
+int agent_get_termination_log(struct agent *a, const char *cid, char **data, struct error *err)
+{
+    Grpc__GetDiagnosticDataRequest req = GRPC__GET_DIAGNOSTIC_DATA_REQUEST__INIT;
+    req.log_type = "termination_log";
+    req.container_id = (char *)cid;
+    Grpc__GetDiagnosticDataResponse *resp = NULL;
+    *data = NULL;
+    if (call(a, AGENT_SERVICE, "GetDiagnosticData", &req.base,
+             &grpc__get_diagnostic_data_response__descriptor, (ProtobufCMessage **)&resp,
+             a->t.request_ms, err) < 0)
+        return error_wrap(err, "read the termination message of container %s", cid);
+    *data = xstrdup(resp->data ? resp->data : "");
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
     return 0;
 }
 

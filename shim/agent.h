@@ -37,9 +37,30 @@ int agent_create_sandbox(struct agent *a, const Grpc__CreateSandboxRequest *req,
 int agent_destroy_sandbox(struct agent *a, struct error *err);
 /* Returns the response; the caller frees it with protobuf_c_message_free_unpacked. */
 int agent_get_guest_details(struct agent *a, Grpc__GuestDetailsResponse **out, struct error *err);
-/* Writes `len` bytes as `path` in the guest, in chunks of at most 1 MiB. */
+/* CopyFile (kata.md; Kata 4.x fs_share_linux.go copyFile): one file, directory or symlink of
+ * the guest. mode is the host's whole st_mode, its type bits included (the agent decides by
+ * them, and genpolicy's rules refuse a mode without them); uid and gid the host's owner. */
+struct agent_file {
+    const char *path; /* in the guest, under /run/kata-containers/shared/containers/ */
+    uint32_t mode;
+    uint32_t uid, gid;
+    uint64_t size; /* the file's whole size (0 for a directory); a symlink's target length */
+};
+#define AGENT_COPY_CHUNK (1024 * 1024) /* Kata's grpcMaxDataSize: one CopyFile carries at most */
+
+/* One CopyFile of f: data[0..len) at offset (0 for a directory; a symlink's target as its only
+ * chunk). The agent writes a regular file to a temporary name and renames it into place once
+ * `size` bytes are there. */
+int agent_copy_file_chunk(struct agent *a, const struct agent_file *f, uint64_t offset,
+                          const void *data, size_t len, struct error *err);
+/* Writes `len` bytes as `path` in the guest (uid and gid 0), in chunks of AGENT_COPY_CHUNK. */
 int agent_copy_file(struct agent *a, const char *path, const void *data, size_t len, uint32_t mode,
                     struct error *err);
+
+/* GetDiagnosticData{log_type "termination_log"} (Kata 3.29+): what the container wrote to its
+ * termination message file in the guest (at most 4096 bytes; "" when nothing). Works after its
+ * process exited, until RemoveContainer. *data is NUL-terminated; caller frees. */
+int agent_get_termination_log(struct agent *a, const char *cid, char **data, struct error *err);
 
 int agent_create_container(struct agent *a, const Grpc__CreateContainerRequest *req,
                            struct error *err);

@@ -126,6 +126,8 @@ static const struct key keys[] = {
     KEY("runtime", "experimental_force_guest_pull", KIND_BOOL,
         runtime.experimental_force_guest_pull),
     KEY("runtime", "static_sandbox_resource_mgmt", KIND_BOOL, runtime.static_sandbox_resource_mgmt),
+    KEY("runtime", "copy_volume_limit_mib", KIND_UINT, runtime.copy_volume_limit_mib, .min = 1,
+        .max = 4096),
     KEY("runtime", "state_dir", KIND_PATH, runtime.state_dir, .required = true),
 };
 
@@ -205,6 +207,7 @@ struct config *config_new_defaults(void)
     cfg->agent.request_timeout = 60;
     cfg->agent.health_check_timeout = 90;
     cfg->runtime.create_container_timeout = 60;
+    cfg->runtime.copy_volume_limit_mib = 64;
     set_string(&cfg->runtime.state_dir, "/run/cocoon");
     return cfg;
 }

@@ -70,7 +70,8 @@ struct config_runtime {
     unsigned create_container_timeout; /* seconds */
     bool experimental_force_guest_pull;
     bool static_sandbox_resource_mgmt;
-    char *state_dir; /* per-sandbox files: <state_dir>/<sandbox id>/ */
+    unsigned copy_volume_limit_mib; /* the most one mount copies into the guest */
+    char *state_dir;                /* per-sandbox files: <state_dir>/<sandbox id>/ */
 };
 
 struct config {

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "annotations/pod.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -466,97 +465,17 @@ static ProtobufCMessage *convert(const char *doc, const char *json, size_t len,
     return m;
 }
 
-/* --- what Kata strips (kata.md §1.3) --- */
-
-static void free_message(void *m)
-{
-    if (m)
-        protobuf_c_message_free_unpacked(m, NULL);
-}
-
-static void clear_string(char **s)
-{
-    if (*s != protobuf_c_empty_string)
-        free(*s);
-    *s = (char *)protobuf_c_empty_string;
-}
-
-/* Devices, pids, block I/O and network limits are the host's business (the VM's cgroup), and
- * cpusets name host CPUs and NUMA nodes the guest does not have. */
-static void strip_resources(Grpc__LinuxResources *r)
-{
-    for (size_t i = 0; i < r->n_devices; i++)
-        free_message(r->devices[i]);
-    free(r->devices);
-    r->devices = NULL;
-    r->n_devices = 0;
-    free_message(r->pids);
-    free_message(r->blockio);
-    free_message(r->network);
-    r->pids = NULL;
-    r->blockio = NULL;
-    r->network = NULL;
-    if (r->cpu) {
-        clear_string(&r->cpu->cpus);
-        clear_string(&r->cpu->mems);
-    }
-}
-
-/* The guest makes its own network, cgroup and time namespaces; a path names a host namespace. */
-static void strip_namespaces(Grpc__Linux *l)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < l->n_namespaces; i++) {
-        Grpc__LinuxNamespace *ns = l->namespaces[i];
-        if (strcmp(ns->type, "network") == 0 || strcmp(ns->type, "cgroup") == 0 ||
-            strcmp(ns->type, "time") == 0) {
-            free_message(ns);
-            continue;
-        }
-        clear_string(&ns->path);
-        l->namespaces[kept++] = ns;
-    }
-    l->n_namespaces = kept;
-    if (kept == 0) {
-        free(l->namespaces);
-        l->namespaces = NULL;
-    }
-}
-
-static void strip_spec(Grpc__Spec *s)
-{
-    free_message(s->hooks); /* host paths; the agent would run them in the guest */
-    s->hooks = NULL;
-    size_t kept = 0;
-    for (size_t i = 0; i < s->n_annotations; i++) {
-        /* init-data and policy are the VM's, not the container's */
-        if (annotation_is_private(s->annotations[i]->key))
-            free_message(s->annotations[i]);
-        else
-            s->annotations[kept++] = s->annotations[i];
-    }
-    s->n_annotations = kept;
-    if (kept == 0) {
-        free(s->annotations);
-        s->annotations = NULL;
-    }
-    if (!s->linux)
-        return;
-    free_message(s->linux->seccomp); /* the guest kernel is the boundary; Kata's default */
-    s->linux->seccomp = NULL;
-    if (s->linux->resources)
-        strip_resources(s->linux->resources);
-    strip_namespaces(s->linux);
-}
-
 /* --- public --- */
 
-int oci_spec_from_json(const char *json, size_t len, Grpc__Spec **out, struct error *err)
+int oci_spec_from_json(const char *json, size_t len, Grpc__Spec **out, struct oci_spec_facts *facts,
+                       struct error *err)
 {
     *out = (Grpc__Spec *)convert("config.json", json, len, &grpc__spec__descriptor, err);
     if (!*out)
         return -1;
-    strip_spec(*out);
+    struct oci_spec_facts f = oci_strip_spec(*out);
+    if (facts)
+        *facts = f;
     return 0;
 }
 
@@ -573,6 +492,6 @@ int oci_resources_from_json(const char *json, size_t len, Grpc__LinuxResources *
                                            &grpc__linux_resources__descriptor, err);
     if (!*out)
         return -1;
-    strip_resources(*out);
+    oci_strip_resources(*out);
     return 0;
 }

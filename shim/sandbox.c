@@ -14,6 +14,7 @@
 #include "lib/xalloc.h"
 #include "shim/sandbox-vm.h"
 #include "shim/commands.h"
+#include "shim/guest-files.h"
 #include "vmm/domain-xml.h"
 #include "vmm/vm-helper.h"
 
@@ -85,8 +86,27 @@ static int start_domain(struct sandbox *s, const char *name, const char *xml, st
     return qemu_watch_start(s->pid, s->domain, on_vm_event, s, &s->watch, err);
 }
 
+#define MAX_HOSTNAME 64 /* Kata's maxHostnameLen */
+
+static int create_in_guest(struct sandbox *s, const struct sandbox_guest *guest, struct error *err)
+{
+    Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
+    req.sandbox_id = s->id;
+    _cleanup_free_ char *hostname = xstrndup(guest->hostname ? guest->hostname : "", MAX_HOSTNAME);
+    req.hostname = hostname;
+    req.dns = (char **)guest->dns;
+    req.n_dns = guest->n_dns;
+    Grpc__Storage *shm = guest->shm_size ? guest_files_shm_storage(guest->shm_size) : NULL;
+    req.storages = shm ? &shm : NULL;
+    req.n_storages = shm ? 1 : 0;
+    int r = agent_create_sandbox(s->agent, &req, err);
+    if (shm)
+        protobuf_c_message_free_unpacked(&shm->base, NULL);
+    return r;
+}
+
 static int boot(struct sandbox *s, const struct config *cfg, const struct pod_annotations *anns,
-                struct error *err)
+                const struct sandbox_guest *guest, struct error *err)
 {
     _cleanup_(vm_spec_free) struct vm_spec spec = {0};
     _cleanup_(initdata_freep) struct initdata *initdata = NULL;
@@ -124,16 +144,12 @@ static int boot(struct sandbox *s, const struct config *cfg, const struct pod_an
         (policy && agent_set_policy(s->agent, policy, err) < 0))
         return -1;
 
-    Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
-    req.sandbox_id = s->id;
-    req.hostname = "";
-    if (agent_create_sandbox(s->agent, &req, err) < 0)
-        return -1;
-    return 0;
+    return create_in_guest(s, guest, err);
 }
 
 int sandbox_start(const struct config *cfg, const char *id, const struct pod_annotations *anns,
-                  sandbox_death_fn on_death, void *user, struct sandbox **out, struct error *err)
+                  const struct sandbox_guest *guest, sandbox_death_fn on_death, void *user,
+                  struct sandbox **out, struct error *err)
 {
     struct sandbox *s = xcalloc(1, sizeof(*s));
     s->id = xstrdup(id);
@@ -142,7 +158,7 @@ int sandbox_start(const struct config *cfg, const char *id, const struct pod_ann
     s->uri = cfg->hypervisor.uri && *cfg->hypervisor.uri ? xstrdup(cfg->hypervisor.uri) : NULL;
     s->on_death = on_death;
     s->user = user;
-    if (boot(s, cfg, anns, err) < 0) {
+    if (boot(s, cfg, anns, guest, err) < 0) {
         error_wrap(err, "start the VM of sandbox %s", id);
         sandbox_free(s);
         return -1;

@@ -3,8 +3,9 @@
  *
  * Start order (kata.md §1.3): VM plan (config + annotations) -> per-sandbox state dir ->
  * libvirt domain (transient, started by cocoon-vm, its QEMU watched through a pidfd) -> agent
- * dial -> Health.Check -> SetPolicy (when the pod carries a policy) -> CreateSandbox. Any failure
- * undoes what was done: no domain, socket or file is left. */
+ * dial -> Health.Check -> SetPolicy (when the pod carries a policy) -> CreateSandbox (hostname,
+ * DNS, the pod's /dev/shm). Any failure undoes what was done: no domain, socket or file is left.
+ * CreateSandbox wipes the guest's /run/kata-containers: files are copied in only after it. */
 #pragma once
 
 #include <stdint.h>
@@ -20,8 +21,17 @@ struct sandbox;
  * sandbox_stop having been asked for it. Must not block. */
 typedef void (*sandbox_death_fn)(void *user, const char *detail);
 
+/* What CreateSandbox tells the guest, from the sandbox's spec (Kata's startSandbox). */
+struct sandbox_guest {
+    const char *hostname; /* the spec's, at most 64 bytes of it */
+    char *const *dns;     /* the lines of the resolv.conf the spec mounts */
+    size_t n_dns;
+    uint64_t shm_size; /* the pod's /dev/shm (guest_files_shm_size); 0: none */
+};
+
 int sandbox_start(const struct config *cfg, const char *id, const struct pod_annotations *anns,
-                  sandbox_death_fn on_death, void *user, struct sandbox **out, struct error *err);
+                  const struct sandbox_guest *guest, sandbox_death_fn on_death, void *user,
+                  struct sandbox **out, struct error *err);
 
 /* The agent of a started sandbox; valid until sandbox_free. */
 struct agent *sandbox_agent(struct sandbox *s);

@@ -58,7 +58,7 @@ struct output {
     int keep_fd;      /* our read end of an output FIFO, so it never loses its last reader */
     bool relay;       /* read from the agent (not stderr with a terminal) */
     bool started;
-    bool ended;       /* the guest's stream ended (under s->lock) */
+    bool ended; /* the guest's stream ended (under s->lock) */
     pthread_t thread;
     /* the copier's own */
     bool stalled; /* waited a full stall limit; written around until the reader drains it */

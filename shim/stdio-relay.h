@@ -19,8 +19,9 @@
  * read at all. Output FIFOs are held open for reading too (as the runc shim does): a reader
  * that goes away (containerd restarting) never causes EPIPE and finds what was written when it
  * comes back. The write end closes as soon as the guest's stream ends, so the reader sees end of
- * file then (containerd's ExecSync and attach wait for it), not at Delete. Output for a host side that stays full longer than the stall limit, or fails (a
- * logger that died), is discarded until it takes data again, for the same reason.
+ * file then (containerd's ExecSync and attach wait for it), not at Delete. Output for a host side
+ * that stays full longer than the stall limit, or fails (a logger that died), is discarded until it
+ * takes data again, for the same reason.
  *
  * Thread safety: stdio_wait_output and stdio_close_stdin may be called from any thread while the
  * relay runs; stdio_free must not race with them. */

@@ -1,11 +1,15 @@
 /* A process from Start to its exit: the agent call that starts it, its stdio relay, and the
  * thread that waits for it to end and reports the exit; and the end of every process when the
  * pod's VM goes. Uses nothing of task-state.c (which uses this file). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "containerd/events/task.pb-c.h"
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "shim/proto-helpers.h"
@@ -56,6 +60,27 @@ void process_set_exited(struct pod *pod, struct process *p, uint32_t status)
     pod_publish(pod, "/tasks/exit", &ev.base);
 }
 
+/* What the container wrote to its termination message file in the guest goes back to the host
+ * file the kubelet reads (Kata's copy of it, container.go stop()): before TaskExit, so that the
+ * kubelet finds it when it looks at the exit. A policy that denies the read, or an agent older
+ * than Kata 3.29, leaves the message empty: a warning. */
+static void copy_back_termination_log(struct agent *agent, const struct task *t)
+{
+    _cleanup_(error_clear) struct error err = ERROR_INIT;
+    _cleanup_free_ char *data = NULL;
+    if (agent_get_termination_log(agent, t->id, &data, &err) < 0) {
+        log_warn("task %s: %s", t->id, err.msg);
+        return;
+    }
+    if (!*data)
+        return;
+    /* the kubelet made the file; it is written, never created or followed */
+    _cleanup_close_ int fd = open(t->termination_log, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fs_write_all(fd, data, strlen(data)) < 0)
+        log_warn("task %s: write the termination message to %s: %s", t->id, t->termination_log,
+                 strerror(errno));
+}
+
 static void *waiter_main(void *arg)
 {
     struct process *p = arg;
@@ -73,6 +98,8 @@ static void *waiter_main(void *arg)
     if (agent && agent_wait_process(agent, t->id, p->exec_id, &status, &err) < 0) {
         log_warn("task %s: %s", t->id, err.msg);
         status = TASK_EXIT_VM_GONE;
+    } else if (agent && p == &t->init && t->termination_log) {
+        copy_back_termination_log(agent, t);
     }
     pthread_mutex_lock(&pod->lock);
     process_set_exited(pod, p, (uint32_t)status);
@@ -111,6 +138,13 @@ int process_start(struct pod *pod, struct process *p, struct error *err)
         req.exec_id = p->exec_id;
         req.process = p->spec;
         r = agent_exec_process(agent, &req, err);
+        if (r == 0 && p->io_cfg.terminal && p->console_rows && p->console_cols) {
+            struct error rerr = ERROR_INIT;
+            if (agent_tty_win_resize(agent, t->id, p->exec_id, p->console_rows, p->console_cols,
+                                     &rerr) < 0)
+                log_warn("task %s: exec %s: %s", t->id, p->exec_id, rerr.msg);
+            error_clear(&rerr);
+        }
     }
     if (r == 0)
         r = stdio_start(p->io, agent, err);

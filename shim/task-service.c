@@ -61,8 +61,17 @@ static int do_exec(struct pod *pod, const Containerd__Task__V2__ExecProcessReque
     process_init(p, t, req->exec_id, req->terminal, req->stdin, req->stdout, req->stderr,
                  pod->namespace_);
     int r = exec_spec(req->spec, &p->spec, err);
-    if (r == 0)
+    if (r == 0) {
+        /* Kata sends what the exec needs; the terminal is the request's, its size is set once
+         * the process runs */
+        p->spec->terminal = req->terminal;
+        if (p->spec->consolesize) {
+            p->console_rows = p->spec->consolesize->height;
+            p->console_cols = p->spec->consolesize->width;
+        }
+        oci_strip_exec_process(p->spec);
         r = stdio_open(&p->io_cfg, &p->io, err);
+    }
     pthread_mutex_lock(&pod->lock);
     struct error ignored = ERROR_INIT;
     if (r == 0 && task_find_process(t, req->exec_id, &ignored))
@@ -159,9 +168,10 @@ static int do_wait(struct pod *pod, const Containerd__Task__V2__WaitRequest *req
 
 /* ---- Kill, Pause, Resume, ResizePty, CloseIO, Update, Stats ---- */
 
-/* The agent of a running (started, not exited) process, with the task pinned. */
-static int get_running(struct pod *pod, const char *id, const char *exec_id, struct task **t,
-                       struct process **p, struct agent **agent, struct error *err)
+/* The agent of a process that has not exited, with the task pinned; unless created_too, the
+ * process must have been started. */
+static int get_alive(struct pod *pod, const char *id, const char *exec_id, bool created_too,
+                     struct task **t, struct process **p, struct agent **agent, struct error *err)
 {
     if (task_get(pod, id, exec_id, t, p, err) < 0)
         return -1;
@@ -170,7 +180,7 @@ static int get_running(struct pod *pod, const char *id, const char *exec_id, str
     if ((*p)->exited)
         r = error_set(err, GRPC_NOT_FOUND, "process %s of task %s already finished",
                       *exec_id ? exec_id : id, id);
-    else if (!(*p)->started)
+    else if (!(*p)->started && !created_too)
         r = error_set(err, GRPC_FAILED_PRECONDITION, "process %s of task %s is not started",
                       *exec_id ? exec_id : id, id);
     else if (pod->vm_dead || !pod->sandbox)
@@ -181,6 +191,13 @@ static int get_running(struct pod *pod, const char *id, const char *exec_id, str
     if (r < 0)
         task_put(*t);
     return r;
+}
+
+/* The agent of a running (started, not exited) process, with the task pinned. */
+static int get_running(struct pod *pod, const char *id, const char *exec_id, struct task **t,
+                       struct process **p, struct agent **agent, struct error *err)
+{
+    return get_alive(pod, id, exec_id, false, t, p, agent, err);
 }
 
 static int do_kill(struct pod *pod, const Containerd__Task__V2__KillRequest *req, struct error *err)
@@ -251,8 +268,13 @@ static int do_resize_pty(struct pod *pod, const Containerd__Task__V2__ResizePtyR
     struct task *t;
     struct process *p;
     struct agent *agent;
-    if (get_running(pod, req->id, req->exec_id, &t, &p, &agent, err) < 0)
+    if (get_alive(pod, req->id, req->exec_id, true, &t, &p, &agent, err) < 0)
         return -1;
+    if (!p->io_cfg.terminal) {
+        /* nothing to resize: runc's shim answers OK (the agent would say "no tty") */
+        task_put(t);
+        return 0;
+    }
     int r = agent_tty_win_resize(agent, t->id, p->exec_id, req->height, req->width, err);
     task_put(t);
     return r;
@@ -305,7 +327,8 @@ static int do_stats(struct pod *pod, const Containerd__Task__V2__StatsRequest *r
     struct task *t;
     struct process *p;
     struct agent *agent;
-    if (get_running(pod, req->id, "", &t, &p, &agent, err) < 0)
+    /* a created container has its cgroup in the guest already; CRI asks before Start */
+    if (get_alive(pod, req->id, "", true, &t, &p, &agent, err) < 0)
         return -1;
     Grpc__StatsContainerResponse *stats = NULL;
     int r = agent_stats_container(agent, t->id, &stats, err);
@@ -384,7 +407,16 @@ static int do_delete(struct pod *pod, const Containerd__Task__V2__DeleteRequest 
     wait_unused(pod, t);
     bool vm_up = pod->sandbox && !pod->vm_dead;
     struct agent *agent = vm_up ? sandbox_agent(pod->sandbox) : NULL;
+    struct guest_watch *volumes = pod->volumes;
+    if (t->is_sandbox)
+        pod->volumes = NULL;
     pthread_mutex_unlock(&pod->lock);
+
+    /* Its volumes are no longer copied on updates (the pod's all go with the sandbox). */
+    if (t->is_sandbox)
+        guest_watch_free(volumes);
+    else
+        guest_watch_remove(volumes, t->id);
 
     _cleanup_(error_clear) struct error aerr = ERROR_INIT;
     if (agent && !t->is_sandbox &&
@@ -438,6 +470,7 @@ static int do_delete(struct pod *pod, const Containerd__Task__V2__DeleteRequest 
     pthread_cond_broadcast(&pod->cond);
     pthread_mutex_unlock(&pod->lock);
     log_info("task %s deleted", t->id);
+    free(t->termination_log);
     free(t->id);
     free(t->bundle);
     free(t);

@@ -29,7 +29,7 @@ struct pod *pod_new(const char *namespace_, struct publisher *pub, void (*on_shu
     return pod;
 }
 
-static void task_free(struct task *t)
+void task_free(struct task *t)
 {
     process_release(&t->init);
     while (t->execs) {
@@ -38,9 +38,18 @@ static void task_free(struct task *t)
         process_release(p);
         free(p);
     }
+    free(t->termination_log);
     free(t->id);
     free(t->bundle);
     free(t);
+}
+
+void pod_stop_vm(struct pod *pod, struct sandbox *sb, struct guest_watch *volumes)
+{
+    guest_watch_free(volumes); /* it uses the agent: it goes first */
+    if (sb)
+        sandbox_stop(sb);
+    pod_unwatch_oom(pod);
 }
 
 void pod_free(struct pod *pod)
@@ -52,12 +61,11 @@ void pod_free(struct pod *pod)
     pod_end_all(pod);
     struct task *tasks = pod->tasks;
     pod->tasks = NULL;
+    struct guest_watch *volumes = TAKE_PTR(pod->volumes);
     pthread_mutex_unlock(&pod->lock);
     /* Stopping the VM ends every long poll the waiter threads are blocked in; then they can be
      * joined, and only then is the sandbox (which a waiter may be stopping too) freed. */
-    if (sb)
-        sandbox_stop(sb);
-    pod_unwatch_oom(pod);
+    pod_stop_vm(pod, sb, volumes);
     while (tasks) {
         struct task *t = tasks;
         tasks = t->next;
@@ -70,6 +78,7 @@ void pod_free(struct pod *pod)
     config_free(pod->cfg);
     free(pod->config_path);
     free(pod->config_path_env);
+    free(pod->sandbox_id);
     free(pod->namespace_);
     pthread_cond_destroy(&pod->cond);
     pthread_mutex_destroy(&pod->lock);

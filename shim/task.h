@@ -21,6 +21,7 @@
 #include "lib/error.h"
 #include "shim/config.h"
 #include "shim/events.h"
+#include "shim/guest-copy.h"
 #include "shim/proto-helpers.h"
 #include "shim/sandbox.h"
 #include "shim/stdio-relay.h"
@@ -36,7 +37,8 @@ struct process {
     char *exec_id;              /* "" for the container's init */
     struct stdio_config io_cfg; /* the strings are owned */
     struct stdio *io;
-    Grpc__Process *spec; /* exec only: what ExecProcess sends */
+    Grpc__Process *spec;                 /* exec only: what ExecProcess sends */
+    uint32_t console_rows, console_cols; /* exec only: its terminal's size at the start, or 0 */
     Containerd__V1__Types__Status status;
     bool starting;       /* a Start is under way (outside the lock) */
     bool started;        /* TaskStart / TaskExecStarted went out: TaskExit may follow */
@@ -52,9 +54,10 @@ struct task {
     struct pod *pod;
     char *id;
     char *bundle;
-    bool is_sandbox; /* its Create started the VM; its exit ends it */
-    unsigned users;  /* handlers using the task outside the lock (task_get) */
-    bool deleting;   /* Delete is under way: lookups fail with NOT_FOUND */
+    bool is_sandbox;       /* its Create started the VM; its exit ends it */
+    unsigned users;        /* handlers using the task outside the lock (task_get) */
+    bool deleting;         /* Delete is under way: lookups fail with NOT_FOUND */
+    char *termination_log; /* host file the guest's termination message goes back to, or NULL */
     struct process init;
     struct process *execs;
     struct task *next;
@@ -68,11 +71,14 @@ struct pod {
     struct config *cfg;    /* loaded at the first Create */
     char *config_path;
     struct publisher *pub;
-    struct sandbox *sandbox;  /* NULL until the sandbox task's Create; after teardown */
-    bool sandbox_starting;    /* a Create is booting the VM (the lock is not held for it) */
-    bool force_guest_pull;    /* every container's image is pulled in the guest */
-    bool vm_dead;             /* the VM stopped: every task has ended */
-    bool oom_watcher_running; /* a thread long-polls GetOOMEvent while the VM runs */
+    struct sandbox *sandbox;     /* NULL until the sandbox task's Create; after teardown */
+    bool sandbox_starting;       /* a Create is booting the VM (the lock is not held for it) */
+    bool force_guest_pull;       /* every container's image is pulled in the guest */
+    char *sandbox_id;            /* the sandbox task's id, once its Create began */
+    uint64_t shm_size;           /* the pod's guest /dev/shm (0: none), from the sandbox's spec */
+    struct guest_watch *volumes; /* the pod's watched volumes; NULL until the first */
+    bool vm_dead;                /* the VM stopped: every task has ended */
+    bool oom_watcher_running;    /* a thread long-polls GetOOMEvent while the VM runs */
     pthread_t oom_watcher;
     struct task *tasks;
     unsigned creating;   /* Creates under way: their tasks are not in `tasks` yet */
@@ -133,6 +139,13 @@ void pod_end_all(struct pod *pod);
 /* Ends the pod's VM (DestroySandbox, domain destroyed) and with it every process, which
  * releases every Wait and long poll. No lock held. */
 void pod_teardown_vm(struct pod *pod);
+
+/* Ends the VM of a pod whose sandbox and volume watch the caller took out of it: the watch, the
+ * VM, the OOM thread. The sandbox stays for the caller to free. No lock held. */
+void pod_stop_vm(struct pod *pod, struct sandbox *sb, struct guest_watch *volumes);
+
+/* Frees a task that is no longer in its pod's list, its exec'd processes with it. */
+void task_free(struct task *t);
 
 /* Starts the thread that turns the guest's OOM kills into TaskOOM events; it ends when the
  * agent connection closes (or at once if the agent does not implement GetOOMEvent). */

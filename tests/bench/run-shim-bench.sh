@@ -60,10 +60,15 @@ export E2E_CTD_NS=cocoon-bench
 . "$E2E_LIB/daemons.sh"
 # shellcheck source-path=SCRIPTDIR source=../e2e/lib/containerd.sh
 . "$E2E_LIB/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=../e2e/lib/registry.sh
+. "$E2E_LIB/registry.sh"
+# shellcheck source-path=SCRIPTDIR source=../e2e/lib/cocoon.sh
+. "$E2E_LIB/cocoon.sh"
 
 RUNTIME=io.containerd.cocoon.v2
 RUNC_SHIM=/usr/bin/containerd-shim-runc-v2
-IMAGE=docker.io/library/busybox-local:latest
+LOCAL_IMAGE=docker.io/library/busybox-local:latest
+IMAGE=       # the same image in the run's registry: cocoon pulls it in the guest
 T_RUN=150                       # a ctr command that boots a VM (TCG)
 T_CMD=60
 T_RELAY=300                     # a transfer: TCG guests copy a few MiB/s
@@ -136,6 +141,7 @@ cleanup() {
     e2e_containerd_clean_ns >/dev/null 2>&1
     e2e_destroy_domains "cocoon-$P"
     e2e_containerd_stop
+    e2e_registry_stop
     e2e_destroy_domains "cocoon-$P"
     for id in "${IDS[@]}"; do
         rm -f "$(e2e_containerd_shim_socket "$id")"
@@ -189,7 +195,8 @@ run_ctr() {
     local kind=$1 secs=$2
     shift 2
     local rt=()
-    [ "$kind" = runc ] || rt=(--runtime "$RUNTIME" --runtime-config-path "$COCOON_CFG")
+    [ "$kind" = runc ] || rt=(--runtime "$RUNTIME" --runtime-config-path "$COCOON_CFG"
+                              --annotation "io.kubernetes.cri.image-name=$IMAGE")
     timeout -k 5 "$secs" ctr --address "$E2E_CTD_ADDRESS" --namespace "$E2E_CTD_NS" run \
         --fifo-dir "$FIFO_DIR" "${rt[@]}" "$@"
 }
@@ -247,6 +254,7 @@ p50_p90() {
 # --- setup ---
 
 e2e_install_packages >&2
+e2e_registry_install >&2
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] ||
     E2E_EXTRA_PACKAGES="busybox:busybox-static" e2e_install_packages >&2
 e2e_containerd_install >&2
@@ -255,23 +263,17 @@ for prog in containerd ctr runc virsh python3 "$RUNC_SHIM" "$SHIM"; do
 done
 e2e_start_daemons >&2 || fail "virtlogd/libvirtd do not start"
 e2e_containerd_start "$(dirname "$SHIM")" >&2 || fail "containerd does not start (log: $E2E_CTD_LOG)"
-if ! python3 "$E2E_LIB/mkimage.py" "$CACHE_DIR/busybox-oci.tar" --name "$IMAGE" >&2 ||
-        ! e2e_ctr "$T_CMD" images import "$CACHE_DIR/busybox-oci.tar" >&2; then
-    fail "the busybox OCI image does not build or import"
+e2e_registry_start "$E2E_TMPDIR/registry" 5000 >&2 || fail "docker-registry does not start"
+IMAGE=$E2E_REG_ADDR/busybox-local:latest
+if ! python3 "$E2E_LIB/mkimage.py" "$CACHE_DIR/busybox-oci.tar" --name "$LOCAL_IMAGE" >&2 ||
+        ! mkdir -p "$E2E_TMPDIR/oci" || ! tar -xf "$CACHE_DIR/busybox-oci.tar" -C "$E2E_TMPDIR/oci" ||
+        ! e2e_registry_push "$E2E_TMPDIR/oci:latest" busybox-local:latest >&2 ||
+        ! e2e_ctr "$T_CMD" images pull --plain-http "$IMAGE" >&2; then
+    fail "the busybox OCI image does not build, push or pull"
 fi
 
-cp "$CONFIGS_DIR/cocoon-dev.toml" "$COCOON_CFG"
-cat >"$COCOON_DIR/config.d/50-bench.toml" <<EOF
-# Written by run-shim-bench.sh: the build tree's guest image and a state dir of this run.
-[hypervisor.libvirt]
-uri = "$E2E_LIBVIRT_URI"
-kernel = "$VMLINUX"
-initrd = "$INITRAMFS"
-
-[runtime]
-state_dir = "$STATE_DIR"
-EOF
-chmod -R a+rX "$COCOON_DIR"
+e2e_cocoon_config "$COCOON_DIR" "$CONFIGS_DIR" "$VMLINUX" "$INITRAMFS" "$STATE_DIR" bench ||
+    exit 1
 
 echo "shim benchmark: cocoon $SHIM"
 echo "  against runc: $RUNC_SHIM (containerd $(dpkg-query -W -f='${Version}' containerd 2>/dev/null || echo '?'), runc $(dpkg-query -W -f='${Version}' runc 2>/dev/null || echo '?'))"

@@ -45,6 +45,8 @@ E2E_CTD_NS=cocoon-e2e-conf
 . "$HERE/lib/containerd.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/registry.sh
 . "$HERE/lib/registry.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
+. "$HERE/lib/cocoon.sh"
 
 if [ "$(id -u)" != 0 ]; then
     echo "1..0 # SKIP needs root (containerd, libvirtd, QEMU)"
@@ -233,21 +235,8 @@ TOKEN=cocoon-marker-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 CTR_RUN=(ctr --address "$E2E_CTD_ADDRESS" --namespace "$E2E_CTD_NS" run --fifo-dir "$FIFO_DIR"
          --runtime "$RUNTIME")
 
-cp "$CONFIGS_DIR/cocoon-dev.toml" "$COCOON_CFG"
-cat >"$COCOON_DIR/config.d/50-e2e.toml" <<EOF
-# Written by run-confidential.sh: the build tree's guest image, init-data allowed, every image
-# pulled in the guest, a state dir of this run.
-[hypervisor.libvirt]
-uri = "$E2E_LIBVIRT_URI"
-kernel = "$VMLINUX"
-initrd = "$INITRAMFS"
-enable_annotations = ["default_vcpus", "default_memory", "kernel_params", "cc_init_data"]
-
-[runtime]
-debug = true
-experimental_force_guest_pull = true
-state_dir = "$STATE_DIR"
-EOF
+e2e_cocoon_config --debug --annotations "$COCOON_DIR" "$CONFIGS_DIR" "$VMLINUX" "$INITRAMFS" \
+    "$STATE_DIR" e2e || { echo "Bail out! cocoon's configuration in $COCOON_DIR"; exit 1; }
 cp "$COCOON_CFG" "$FW_CFG"
 cp "$COCOON_DIR/config.d/50-e2e.toml" "$FW_DIR/config.d/"
 cat >"$FW_DIR/config.d/60-firmware.toml" <<EOF

@@ -6,10 +6,12 @@
 # made: tasks, containers, this run's domains (cocoon-shim-<pid>-*), shims, containerd, the
 # daemons it started, the temp dir.
 #
-#   run-shim.sh SHIM VMLINUX INITRAMFS CONFIGS_DIR [CACHE_DIR [COCOONCTL]]
+#   run-shim.sh SHIM VMLINUX INITRAMFS CONFIGS_DIR [CACHE_DIR [COCOONCTL [VERSION]]]
 #
 # CACHE_DIR keeps the busybox OCI tarball between runs (default: the temp dir). COCOONCTL, when
-# given, checks the run's configuration before any VM starts. E2E_CTR_TIMEOUT bounds each `ctr run`
+# given, checks the run's configuration before any VM starts. VERSION (1.6, 1.7 or 2.1; default
+# 1.6, the machine's) picks the containerd: 1.7 and 2.1 come from Debian's newer suites through
+# tests/e2e/lib/debs.sh, cached in CACHE_DIR/cri-cache. E2E_CTR_TIMEOUT bounds each `ctr run`
 # that boots a VM (default 150 s); other ctr commands get 60 s.
 set -uo pipefail   # no -e: every check handles its own failure
 
@@ -17,8 +19,8 @@ set -uo pipefail   # no -e: every check handles its own failure
 # file while a run is under way cannot change what that run executes.
 {
 
-if [ $# -lt 4 ] || [ $# -gt 6 ]; then
-    echo "usage: $0 SHIM VMLINUX INITRAMFS CONFIGS_DIR [CACHE_DIR [COCOONCTL]]" >&2
+if [ $# -lt 4 ] || [ $# -gt 7 ]; then
+    echo "usage: $0 SHIM VMLINUX INITRAMFS CONFIGS_DIR [CACHE_DIR [COCOONCTL [VERSION]]]" >&2
     exit 2
 fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,6 +28,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/daemons.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
 . "$HERE/lib/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
+. "$HERE/lib/registry.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
+. "$HERE/lib/cocoon.sh"
 # ctr passes its stdin on to the container: only the stdin check gives it one.
 exec </dev/null
 
@@ -34,20 +40,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 0
 fi
 
-# meson ends a test that overran with SIGTERM to its process group and SIGKILL 0.5 s later, too
-# soon to destroy VMs and stop daemons. So the checks run in a session of their own, and this
-# process only passes SIGINT/SIGTERM on to them and waits: their cleanup gets the time it needs.
-if [ "${E2E_SHIM_RUNNER:-}" != 1 ]; then
-    E2E_SHIM_RUNNER=1 setsid "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@" &
-    runner=$!
-    trap 'kill -TERM "$runner" 2>/dev/null' INT TERM
-    while :; do
-        wait "$runner"
-        rc=$?
-        e2e_pid_alive "$runner" || break   # else a signal interrupted the wait
-    done
-    exit "$rc"
-fi
+# The checks run in a session of their own: meson's SIGKILL must not cut the cleanup short.
+e2e_own_session "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
 
 SHIM=$(realpath -m "$1")
 VMLINUX=$(realpath -m "$2")
@@ -55,10 +49,12 @@ INITRAMFS=$(realpath -m "$3")
 CONFIGS_DIR=$4
 CACHE_DIR=${5:-}
 COCOONCTL=${6:-}
+CTD_VERSION=${7:-1.6}
 
 PLAN=24
 RUNTIME=io.containerd.cocoon.v2
-IMAGE=docker.io/library/busybox-local:latest
+LOCAL_IMAGE=docker.io/library/busybox-local:latest
+IMAGE=                          # the same image in the run's registry: the guest pulls it
 T_RUN=${E2E_CTR_TIMEOUT:-150}   # a ctr command that boots a VM: TCG boot + agent dial
 T_CMD=60
 P=shim-$$-                      # container ids; the pods' domains are cocoon-$P*
@@ -94,6 +90,7 @@ cleanup() {
     e2e_containerd_clean_ns >/dev/null 2>&1
     e2e_destroy_domains "cocoon-$P"
     e2e_containerd_stop
+    e2e_registry_stop
     # A shim killed while libvirtd was creating its domain: the domain may have come up since
     # (AUTODESTROY ends it too, once libvirtd notices the connection is gone).
     e2e_destroy_domains "cocoon-$P"
@@ -200,10 +197,18 @@ rc_text() {
 # --- setup ---
 
 e2e_install_packages >&2
+e2e_registry_install >&2
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] ||
     E2E_EXTRA_PACKAGES="busybox:busybox-static" e2e_install_packages >&2
 e2e_containerd_install >&2
-for prog in containerd ctr runc virsh script python3; do
+# shellcheck source-path=SCRIPTDIR source=lib/debs.sh
+. "$HERE/lib/debs.sh"
+if ! ctd_dir=$(debs_containerd "$CTD_VERSION" "$CACHE_DIR/cri-cache"); then
+    echo "Bail out! containerd $CTD_VERSION cannot be had (tests/e2e/lib/debs.sh)"
+    exit 1
+fi
+PATH=$ctd_dir/bin:$PATH   # containerd and ctr of that version, for the whole run
+for prog in containerd ctr runc virsh script python3 docker-registry skopeo; do
     command -v "$prog" >/dev/null 2>&1 || { echo "Bail out! $prog is not installed"; exit 1; }
 done
 if ! e2e_start_daemons >&2; then
@@ -215,32 +220,32 @@ if ! e2e_containerd_start "$(dirname "$SHIM")" >&2; then
     echo "Bail out! containerd does not start (log: $E2E_CTD_LOG)"
     exit 1
 fi
-if ! python3 "$HERE/lib/mkimage.py" "$CACHE_DIR/busybox-oci.tar" --name "$IMAGE" >&2 ||
-        ! run_ctr "$OUT/import" "$OUT/import" "$T_CMD" images import "$CACHE_DIR/busybox-oci.tar"; then
+# cocoon runs nothing but a container's own image, pulled in the guest: the busybox image goes
+# to a registry on the host's loopback, which the guest reaches through QEMU user networking.
+if ! e2e_registry_start "$E2E_TMPDIR/registry" 5000 >&2; then
+    echo "Bail out! docker-registry does not start"
+    exit 1
+fi
+IMAGE=$E2E_REG_ADDR/busybox-local:latest
+if ! python3 "$HERE/lib/mkimage.py" "$CACHE_DIR/busybox-oci.tar" --name "$LOCAL_IMAGE" >&2 ||
+        ! run_ctr "$OUT/import" "$OUT/import" "$T_CMD" images import "$CACHE_DIR/busybox-oci.tar" ||
+        ! mkdir -p "$E2E_TMPDIR/oci" || ! tar -xf "$CACHE_DIR/busybox-oci.tar" -C "$E2E_TMPDIR/oci" ||
+        ! e2e_registry_push "$E2E_TMPDIR/oci:latest" "busybox-local:latest" >"$OUT/import" 2>&1 ||
+        ! run_ctr "$OUT/import" "$OUT/import" "$T_CMD" images pull --plain-http "$IMAGE"; then
     cat "$OUT/import" >&2
-    echo "Bail out! the busybox OCI image does not build or import"
+    echo "Bail out! the busybox OCI image does not build, import, push or pull"
     exit 1
 fi
 
 CTR_RUN=(ctr --address "$E2E_CTD_ADDRESS" --namespace "$E2E_CTD_NS" run --fifo-dir "$FIFO_DIR"
-         --runtime "$RUNTIME" --runtime-config-path "$COCOON_CFG")
+         --runtime "$RUNTIME" --runtime-config-path "$COCOON_CFG"
+         --annotation "io.kubernetes.cri.image-name=$IMAGE")
 
-cp "$CONFIGS_DIR/cocoon-dev.toml" "$COCOON_CFG"
-cat >"$COCOON_DIR/config.d/50-e2e.toml" <<EOF
-# Written by run-shim.sh: the build tree's guest image and a state dir of this run.
-[hypervisor.libvirt]
-uri = "$E2E_LIBVIRT_URI"
-kernel = "$VMLINUX"
-initrd = "$INITRAMFS"
-
-[runtime]
-debug = true
-state_dir = "$STATE_DIR"
-EOF
-chmod -R a+rX "$COCOON_DIR"
+e2e_cocoon_config --debug "$COCOON_DIR" "$CONFIGS_DIR" "$VMLINUX" "$INITRAMFS" "$STATE_DIR" e2e ||
+    { echo "Bail out! cocoon's configuration in $COCOON_DIR"; exit 1; }
 
 echo "1..$PLAN"
-diag "shim $SHIM$([ -x "$SHIM" ] || echo ' (MISSING)'), containerd $E2E_CTD_ADDRESS (log $E2E_CTD_LOG)" \
+diag "shim $SHIM$([ -x "$SHIM" ] || echo ' (MISSING)'), containerd $(containerd --version | cut -d' ' -f3) $E2E_CTD_ADDRESS (log $E2E_CTD_LOG)" \
      "config $COCOON_CFG + config.d/50-e2e.toml, state_dir $STATE_DIR"
 # libvirt probes QEMU with KVM when /dev/kvm exists, then finds KVM "no longer available" when
 # QEMU's user cannot open it, and probes again (~2 s each time, several times per domain start).
@@ -257,7 +262,7 @@ fi
 begin
 id=${P}runc
 IDS+=("$id")
-run_ctr "$OUT/runc" "$OUT/runc.err" "$T_CMD" run --rm --fifo-dir "$FIFO_DIR" "$IMAGE" "$id" echo hi
+run_ctr "$OUT/runc" "$OUT/runc.err" "$T_CMD" run --rm --fifo-dir "$FIFO_DIR" "$LOCAL_IMAGE" "$id" echo hi
 rc=$?
 st=1
 [ $rc = 0 ] && cmp -s "$OUT/runc" <(printf 'hi\n') && st=0
@@ -400,9 +405,11 @@ if run_ctr "$OUT/term.kill" "$OUT/term" "$T_CMD" task kill -s SIGTERM "$id" &&
     # ctr 1.6 has no `task wait`; `task delete` warns "... exit with non-zero exit code N".
     run_ctr "$OUT/term.delete" "$OUT/term" "$T_CMD" task delete "$id"
     got=$(sed -n 's/.*exit with non-zero exit code \([0-9]*\).*/\1/p' "$OUT/term" | head -n 1)
-    [ "$got" = 143 ] && st=0
+    [ "$got" = 137 ] && st=0
 fi
-tap $st "task kill -s SIGTERM: the task stops with status 143"
+# sleep is pid 1 of its pid namespace with no SIGTERM handler, which the kernel would let ignore
+# SIGTERM: the agent sends SIGKILL instead, as kata-agent does.
+tap $st "task kill -s SIGTERM: the task (pid 1, no handler) stops with status 137"
 [ $st = 0 ] || { diag "exit status '${got}', task status '$(e2e_task_status "$id")'";
                  diag_file "ctr stderr" "$OUT/term"; diag_logs "$id"; }
 remove_containers "$id"

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-harness.h"
 #include "kata/agent.pb-c.h"
 #include "lib/fs.h"
 #include "lib/clock.h"
@@ -29,7 +30,6 @@
 #include "lib/xalloc.h"
 #include "shim/agent.h"
 
-#define BUSYBOX "/bin/busybox"
 #define HOSTNAME "cocoon-shim-test"
 #define GUARD_S 150 /* meson kills us at 180 s: fail first, and clean up */
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -38,53 +38,12 @@ static const char *agent_bin;
 static char dir[64];
 static char sock[128];
 static _Atomic pid_t agent_pid = -1;
-static _Atomic pid_t orphan_pid = -1; /* a container process the SIGKILL test leaves behind */
 static struct agent *ag;
 static bool have_busybox;
 static const struct agent_timeouts tmo = {
     .request_ms = 60000, .health_check_ms = 10000, .create_container_ms = 60000};
 
 /* --- setup --- */
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "test-shim-agent: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static void run(const char *fmt, ...)
-{
-    char cmd[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        die("command failed: %s", cmd);
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    char *data = NULL;
-    return fs_read_file(path, 256u << 20, &data, len, NULL) == 0 ? (uint8_t *)data : NULL;
-}
-
-/* /bin/busybox and one symlink per applet, as in the guest image. */
-static void make_rootfs(void)
-{
-    run("mkdir -p %s/rootfs/bin %s/rootfs/etc %s/rootfs/tmp %s/rootfs/proc %s/rootfs/dev "
-        "%s/rootfs/sys",
-        dir, dir, dir, dir, dir, dir);
-    run("cp " BUSYBOX " %s/rootfs/bin/busybox", dir);
-    run("cd %s/rootfs/bin && for a in $(./busybox --list); do [ \"$a\" = busybox ] || "
-        "ln -sf busybox \"$a\"; done",
-        dir);
-}
 
 static struct agent *connect_agent(void)
 {
@@ -105,17 +64,11 @@ static void start_agent(void)
     snprintf(state, sizeof(state), "%s/state", dir);
     snprintf(logpath, sizeof(logpath), "%s/agent.log", dir);
     snprintf(listen, sizeof(listen), "unix://%s", sock);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(agent_bin, agent_bin, "--listen", listen, "--rootfs", rootfs, "--state-dir", state,
-              "--initdata", "none", "--loopback-registry", "none", (char *)NULL);
-        _exit(127);
-    }
-    agent_pid = pid;
+    const char *args[] = {"--listen",   listen,        "--rootfs",
+                          rootfs,       "--state-dir", state,
+                          "--initdata", "none",        "--loopback-registry",
+                          "none",       NULL};
+    agent_pid = harness_spawn_agent(agent_bin, dir, args);
     char addr[160];
     snprintf(addr, sizeof(addr), "unix://%s", sock);
     for (int i = 0; i < 200; i++) {
@@ -125,17 +78,12 @@ static void start_agent(void)
         error_clear(&err);
         usleep(50000);
     }
-    die("the agent did not come up on %s (see %s)", sock, logpath);
+    harness_die("the agent did not come up on %s (see %s)", sock, logpath);
 }
 
 static void dump_agent_log(void)
 {
-    char path[96];
-    snprintf(path, sizeof(path), "%s/agent.log", dir);
-    size_t n;
-    _cleanup_free_ uint8_t *log = read_file(path, &n);
-    if (log)
-        fprintf(stderr, "--- agent log ---\n%s--- end of agent log ---\n", (char *)log);
+    harness_dump_log(dir);
 }
 
 /* How many RPCs named `method` the agent has logged (one debug line each). */
@@ -145,7 +93,7 @@ static unsigned count_rpcs(const char *method)
     snprintf(path, sizeof(path), "%s/agent.log", dir);
     snprintf(needle, sizeof(needle), "rpc %s ", method);
     size_t n;
-    _cleanup_free_ uint8_t *log = read_file(path, &n);
+    _cleanup_free_ uint8_t *log = harness_read_file(path, &n);
     unsigned count = 0;
     for (char *s = (char *)log; s && (s = strstr(s, needle)); s += strlen(needle))
         count++;
@@ -181,11 +129,19 @@ struct ctr {
     Grpc__Process proc;
     Grpc__User user;
     Grpc__Root root;
+    Grpc__Linux linux_;
+    Grpc__LinuxCapabilities caps;
     Grpc__Box box;
     char *env[2];
     char *args[3];
+    char root_path[128];
     Grpc__CreateContainerRequest req;
 };
+
+/* What containerd's default spec grants, as the agent applies it (kata-agent refuses an exec
+ * into a container without capabilities). */
+static char *default_caps[] = {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",          "CAP_KILL",
+                               "CAP_SETGID", "CAP_SETUID",       "CAP_NET_BIND_SERVICE"};
 
 /* A container running `sh -c script` in the busybox rootfs. */
 static void ctr_init(struct ctr *c, const char *cid, const char *script)
@@ -195,6 +151,8 @@ static void ctr_init(struct ctr *c, const char *cid, const char *script)
     grpc__process__init(&c->proc);
     grpc__user__init(&c->user);
     grpc__root__init(&c->root);
+    grpc__linux__init(&c->linux_);
+    grpc__linux_capabilities__init(&c->caps);
     grpc__box__init(&c->box);
     grpc__create_container_request__init(&c->req);
     c->args[0] = "sh";
@@ -208,9 +166,16 @@ static void ctr_init(struct ctr *c, const char *cid, const char *script)
     c->proc.n_env = 2;
     c->proc.cwd = "/";
     c->proc.user = &c->user;
-    c->root.path = "rootfs";
+    /* Kata's guest path (a relative one is refused); this agent roots a container without a
+     * pulled image in its busybox rootfs */
+    snprintf(c->root_path, sizeof(c->root_path), "/run/kata-containers/%s/rootfs", cid);
+    c->root.path = c->root_path;
+    c->caps.bounding = c->caps.effective = c->caps.permitted = default_caps;
+    c->caps.n_bounding = c->caps.n_effective = c->caps.n_permitted = N(default_caps);
+    c->proc.capabilities = &c->caps;
     c->spec.process = &c->proc;
     c->spec.root = &c->root;
+    c->spec.linux = &c->linux_;
     c->req.container_id = (char *)cid;
     c->req.exec_id = (char *)cid;
     c->req.oci = &c->spec;
@@ -408,13 +373,19 @@ START_TEST(exec_into_running)
     ck_assert_str_eq(out, HOSTNAME "\nin-exec\n");
     ck_assert_str_eq(err_out, "exec-err\n");
     ck_assert_int_eq(wait_exit("sa-exec", "e1"), 3);
-    /* the exec id is taken */
+    /* WaitProcess released the exec id (kata-agent forgets a waited process) */
     struct error err = ERROR_INIT;
+    int32_t status;
+    CHECK_ERR(agent_wait_process(ag, "sa-exec", "e1", &status, &err), &err, GRPC_NOT_FOUND,
+              "agent WaitProcess: ");
+    OK(exec_sh("sa-exec", "e1", "exit 4", err_));
+    /* a live exec id is taken */
     CHECK_ERR(exec_sh("sa-exec", "e1", "true", &err), &err, GRPC_ALREADY_EXISTS,
               "agent ExecProcess: ");
-    /* the container's init is still there */
+    ck_assert_int_eq(wait_exit("sa-exec", "e1"), 4);
+    /* the container's init is still there; a pid 1 without a SIGTERM handler gets SIGKILL */
     OK(agent_signal_process(ag, "sa-exec", "", SIGTERM, err_));
-    ck_assert_int_eq(wait_exit("sa-exec", ""), 128 + SIGTERM);
+    ck_assert_int_eq(wait_exit("sa-exec", ""), 128 + SIGKILL);
     OK(agent_remove_container(ag, "sa-exec", 10, err_));
 }
 END_TEST
@@ -482,9 +453,11 @@ END_TEST
 
 START_TEST(copy_file)
 {
-    char path[128], empty[128];
-    snprintf(path, sizeof(path), "%s/copy/sub/blob", dir);
-    snprintf(empty, sizeof(empty), "%s/copy/empty", dir);
+    /* under the share dir the agent confines CopyFile to, read back through its root */
+    const char *path = "/run/kata-containers/shared/containers/sa-copy-0123456789abcdef-sub/blob";
+    const char *empty = "/run/kata-containers/shared/containers/sa-copy-0123456789abcdef-empty";
+    _cleanup_free_ char *host = harness_guest_path(agent_pid, path);
+    _cleanup_free_ char *host_empty = harness_guest_path(agent_pid, empty);
     size_t len = 5 * 512 * 1024; /* 2.5 MiB: three chunks */
     _cleanup_free_ uint8_t *data = xmalloc(len);
     for (size_t i = 0; i < len; i++)
@@ -493,10 +466,10 @@ START_TEST(copy_file)
     OK(agent_copy_file(ag, path, data, len, S_IFREG | 0640, err_));
     ck_assert_uint_eq(count_rpcs("CopyFile") - before, 3);
     struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(stat(host, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0640);
     size_t got_len;
-    _cleanup_free_ uint8_t *got = read_file(path, &got_len);
+    _cleanup_free_ uint8_t *got = harness_read_file(host, &got_len);
     ck_assert_uint_eq(got_len, len);
     ck_assert(!memcmp(got, data, len));
 
@@ -504,20 +477,22 @@ START_TEST(copy_file)
     before = count_rpcs("CopyFile");
     OK(agent_copy_file(ag, path, data + 1, 1024 * 1024, S_IFREG | 0600, err_));
     ck_assert_uint_eq(count_rpcs("CopyFile") - before, 1);
-    _cleanup_free_ uint8_t *got2 = read_file(path, &got_len);
+    _cleanup_free_ uint8_t *got2 = harness_read_file(host, &got_len);
     ck_assert_uint_eq(got_len, 1024 * 1024);
     ck_assert(!memcmp(got2, data + 1, got_len));
-    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(stat(host, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0600);
 
     /* an empty file is one empty chunk */
     OK(agent_copy_file(ag, empty, "", 0, S_IFREG | 0644, err_));
-    ck_assert_int_eq(stat(empty, &st), 0);
+    ck_assert_int_eq(stat(host_empty, &st), 0);
     ck_assert_int_eq(st.st_size, 0);
 
     struct error err = ERROR_INIT;
-    CHECK_ERR(agent_copy_file(ag, "relative/path", data, 10, 0644, &err), &err,
-              GRPC_INVALID_ARGUMENT, "copy relative/path: agent CopyFile: ");
+    /* the agent keeps its own code and message after the prefix */
+    ck_assert_int_eq(agent_copy_file(ag, "/tmp/outside", data, 10, S_IFREG | 0644, &err), -1);
+    ck_assert_msg(strncmp(err.msg, "copy /tmp/outside: agent CopyFile: ", 35) == 0, "%s", err.msg);
+    error_clear(&err);
 }
 END_TEST
 
@@ -589,7 +564,9 @@ START_TEST(errors_keep_code_and_rpc)
     OK(agent_set_policy(ag, "package agent_policy\n\ndefault ExecProcessRequest := true\n", err_));
     OK(exec_sh("sa-err", "e1", "true", err_));
     ck_assert_int_eq(wait_exit("sa-err", "e1"), 0);
-    CHECK_ERR(agent_tty_win_resize(ag, "sa-err", "", 10, 10, &err), &err, GRPC_FAILED_PRECONDITION,
+    OK(agent_set_policy(ag, "", err_)); /* the test agent's way back to no policy */
+    /* kata-agent: a process without a terminal has "no tty" */
+    CHECK_ERR(agent_tty_win_resize(ag, "sa-err", "", 10, 10, &err), &err, GRPC_UNAVAILABLE,
               "agent TtyWinResize: ");
     OK(agent_remove_container(ag, "sa-err", 10, err_));
 
@@ -721,10 +698,10 @@ END_TEST
 /* Last: the VM dies under a pending WaitProcess. */
 START_TEST(agent_killed)
 {
+    /* its init is pid 1 of its own pid namespace, inside the agent's: they die together */
     run_sh("sa-last", "echo $$; exec sleep 60");
     _cleanup_free_ char *pid_line = read_until("sa-last", "", "\n");
-    orphan_pid = atoi(pid_line);
-    ck_assert_int_gt(orphan_pid, 1);
+    ck_assert_str_eq(pid_line, "1\n");
     struct poll *w = poll_start(ag, POLL_WAIT, "sa-last");
     usleep(200000);
     ck_assert(!atomic_load(&w->done));
@@ -749,7 +726,7 @@ END_TEST
 
 static void fail_without_busybox(void)
 {
-    ck_assert_msg(have_busybox, BUSYBOX " is missing: install Debian's busybox-static");
+    ck_assert_msg(have_busybox, HARNESS_BUSYBOX " is missing: install Debian's busybox-static");
 }
 
 static Suite *shim_agent_suite(void)
@@ -780,8 +757,6 @@ static void kill_leftovers(void)
         waitpid(agent_pid, NULL, 0);
         agent_pid = -1;
     }
-    if (orphan_pid > 0)
-        kill(orphan_pid, SIGKILL);
 }
 
 /* The guard: a hung call must fail the test, not stall it. A thread rather than alarm():
@@ -795,8 +770,6 @@ static void *watchdog_main(void *arg)
     (void)!write(1, msg, sizeof(msg) - 1);
     if (agent_pid > 0)
         kill(agent_pid, SIGKILL);
-    if (orphan_pid > 0)
-        kill(orphan_pid, SIGKILL);
     dump_agent_log();
     pid_t pid = fork();
     if (pid == 0) {
@@ -811,7 +784,7 @@ static void *watchdog_main(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        die("usage: test-shim-agent PATH-TO-cocoon-test-agent");
+        harness_die("usage: test-shim-agent PATH-TO-cocoon-test-agent");
     agent_bin = argv[1];
     if (geteuid() != 0) {
         printf("1..0 # SKIP the agent needs root for namespaces and mounts\n");
@@ -820,12 +793,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     snprintf(dir, sizeof(dir), "/tmp/cocoon-shim-agent-XXXXXX");
     if (!mkdtemp(dir))
-        die("mkdtemp: %s", strerror(errno));
+        harness_die("mkdtemp: %s", strerror(errno));
     pthread_t watchdog;
     pthread_create(&watchdog, NULL, watchdog_main, NULL);
-    have_busybox = access(BUSYBOX, X_OK) == 0;
+    have_busybox = access(HARNESS_BUSYBOX, X_OK) == 0;
     if (have_busybox) {
-        make_rootfs();
+        harness_make_rootfs(dir);
         start_agent();
     }
     SRunner *sr = srunner_create(shim_agent_suite());
@@ -838,6 +811,6 @@ int main(int argc, char **argv)
     kill_leftovers();
     if (failed)
         dump_agent_log();
-    run("rm -rf %s", dir);
+    harness_run("rm -rf %s", dir);
     return failed ? 1 : 0;
 }

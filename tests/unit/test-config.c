@@ -658,7 +658,9 @@ START_TEST(test_shipped_snp_config)
     ck_assert_uint_eq(cfg->agent.dial_timeout, 90);
     ck_assert(cfg->runtime.static_sandbox_resource_mgmt);
     ck_assert_uint_eq(cfg->runtime.create_container_timeout, 60);
-    ck_assert(!cfg->runtime.experimental_force_guest_pull);
+    /* a confidential runtime runs nothing but the image the pod names */
+    ck_assert(cfg->runtime.experimental_force_guest_pull);
+    ck_assert_uint_eq(cfg->runtime.copy_volume_limit_mib, 64);
     config_free(cfg);
     assert_documented(path, "tdx_");
 }

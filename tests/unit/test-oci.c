@@ -142,7 +142,7 @@ static Grpc__Spec *spec_ok(const char *fixture)
     _cleanup_free_ char *json = q(fixture);
     struct error err = ERROR_INIT;
     Grpc__Spec *spec = NULL;
-    int rc = oci_spec_from_json(json, strlen(json), &spec, &err);
+    int rc = oci_spec_from_json(json, strlen(json), &spec, NULL, &err);
     ck_assert_msg(rc == 0, "oci_spec_from_json: %s", err.msg);
     ck_assert_ptr_nonnull(spec);
     ck_assert(protobuf_c_message_check(&spec->base));
@@ -160,7 +160,7 @@ static void spec_fails(const char *fixture, const char *msg)
     _cleanup_free_ char *json = q(fixture);
     struct error err = ERROR_INIT;
     Grpc__Spec *spec = (Grpc__Spec *)1;
-    ck_assert_int_eq(oci_spec_from_json(json, strlen(json), &spec, &err), -1);
+    ck_assert_int_eq(oci_spec_from_json(json, strlen(json), &spec, NULL, &err), -1);
     ck_assert_ptr_null(spec);
     ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
     ck_assert_str_eq(err.msg, msg);
@@ -255,10 +255,10 @@ START_TEST(test_ctr_run)
     ck_assert_ptr_nonnull(l->resources);
     ck_assert_uint_eq(l->resources->n_devices, 0);
     ck_assert_ptr_null(l->resources->devices);
-    /* network dropped */
-    ck_assert_uint_eq(l->n_namespaces, 4);
-    const char *want[] = {"pid", "ipc", "uts", "mount"};
-    for (size_t i = 0; i < 4; i++) {
+    /* network and pid dropped (the agent gives each container its pid namespace) */
+    ck_assert_uint_eq(l->n_namespaces, 3);
+    const char *want[] = {"ipc", "uts", "mount"};
+    for (size_t i = 0; i < 3; i++) {
         ck_assert_str_eq(l->namespaces[i]->type, want[i]);
         ck_assert_str_eq(l->namespaces[i]->path, "");
     }
@@ -272,7 +272,7 @@ START_TEST(test_ctr_run)
     ProtobufCMessage *copy = round_trip(&s->base);
     Grpc__Spec *c = (Grpc__Spec *)copy;
     ck_assert_str_eq(c->mounts[3]->destination, "/sys");
-    ck_assert_uint_eq(c->linux->n_namespaces, 4);
+    ck_assert_uint_eq(c->linux->n_namespaces, 3);
     protobuf_c_message_free_unpacked(copy, NULL);
     spec_free(s);
 }
@@ -314,7 +314,8 @@ START_TEST(test_cri_container_fields)
     ck_assert(p->nonewprivileges);
     ck_assert_str_eq(p->apparmorprofile, "cri-containerd.apparmor.d");
     ck_assert_int_eq(p->oomscoreadj, -997);
-    ck_assert_str_eq(p->selinuxlabel, "system_u:system_r:container_t:s0:c1,c2");
+    /* the guest has no SELinux: kata-agent and genpolicy refuse a label */
+    ck_assert_str_eq(p->selinuxlabel, "");
 
     ck_assert_str_eq(s->root->path, "rootfs");
     ck_assert(s->root->readonly);
@@ -374,7 +375,7 @@ START_TEST(test_cri_container_fields)
     assert_strv(l->maskedpaths, l->n_maskedpaths, "/proc/acpi", "/proc/kcore", "/sys/firmware",
                 NULL);
     assert_strv(l->readonlypaths, l->n_readonlypaths, "/proc/bus", "/proc/sys", NULL);
-    ck_assert_str_eq(l->mountlabel, "system_u:object_r:container_file_t:s0:c1,c2");
+    ck_assert_str_eq(l->mountlabel, "");
     ck_assert_str_eq(l->intelrdt->l3cacheschema, "L3:0=7f0;1=1f");
     spec_free(s);
 }
@@ -397,10 +398,10 @@ START_TEST(test_cri_container_strips)
     ck_assert_ptr_null(r->network);
     ck_assert_str_eq(r->cpu->cpus, "");
     ck_assert_str_eq(r->cpu->mems, "");
-    /* network, cgroup and time gone; the rest kept in order with their paths emptied */
-    ck_assert_uint_eq(l->n_namespaces, 5);
-    const char *want[] = {"pid", "ipc", "uts", "mount", "user"};
-    for (size_t i = 0; i < 5; i++) {
+    /* network, cgroup, time and pid gone; the rest kept in order with their paths emptied */
+    ck_assert_uint_eq(l->n_namespaces, 4);
+    const char *want[] = {"ipc", "uts", "mount", "user"};
+    for (size_t i = 0; i < 4; i++) {
         ck_assert_str_eq(l->namespaces[i]->type, want[i]);
         ck_assert_str_eq(l->namespaces[i]->path, "");
     }
@@ -413,8 +414,22 @@ START_TEST(test_cri_container_strips)
     ck_assert_str_eq(c->linux->resources->cpu->cpus, "");
     ck_assert(c->process->rlimits[1]->hard == UINT64_MAX);
     ck_assert_int_eq(c->process->oomscoreadj, -997);
-    ck_assert_uint_eq(c->linux->n_namespaces, 5);
+    ck_assert_uint_eq(c->linux->n_namespaces, 4);
     protobuf_c_message_free_unpacked(&c->base, NULL);
+    spec_free(s);
+
+    /* a pid namespace with a path (containerd: shareProcessNamespace) is what the facts say;
+     * one without a path is a new namespace per container */
+    struct oci_spec_facts facts = {.pid_shared = false};
+    struct error err = ERROR_INIT;
+    _cleanup_free_ char *json = q(CRI_CONTAINER);
+    ck_assert_int_eq(oci_spec_from_json(json, strlen(json), &s, &facts, &err), 0);
+    ck_assert(facts.pid_shared);
+    spec_free(s);
+    _cleanup_free_ char *ctr = q(CTR_RUN);
+    facts.pid_shared = true;
+    ck_assert_int_eq(oci_spec_from_json(ctr, strlen(ctr), &s, &facts, &err), 0);
+    ck_assert(!facts.pid_shared);
     spec_free(s);
 }
 END_TEST
@@ -545,15 +560,15 @@ START_TEST(test_bad_documents)
 
     struct error err = ERROR_INIT;
     Grpc__Spec *s = NULL;
-    ck_assert_int_eq(oci_spec_from_json("", 0, &s, &err), -1);
+    ck_assert_int_eq(oci_spec_from_json("", 0, &s, NULL, &err), -1);
     ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
     ck_assert_msg(strncmp(err.msg, "config.json: invalid JSON at line 1", 35) == 0, "%s", err.msg);
-    ck_assert_int_eq(oci_spec_from_json(NULL, 0, &s, &err), -1);
+    ck_assert_int_eq(oci_spec_from_json(NULL, 0, &s, NULL, &err), -1);
     ck_assert_ptr_null(s);
     /* len, not NUL, ends the text */
-    ck_assert_int_eq(oci_spec_from_json("{}garbage", 2, &s, &err), 0);
+    ck_assert_int_eq(oci_spec_from_json("{}garbage", 2, &s, NULL, &err), 0);
     spec_free(s);
-    ck_assert_int_eq(oci_spec_from_json("{\"hostname\":\"a\0b\"}", 18, &s, &err), -1);
+    ck_assert_int_eq(oci_spec_from_json("{\"hostname\":\"a\0b\"}", 18, &s, NULL, &err), -1);
     ck_assert_ptr_null(s);
 
     /* past the size limit: refused before parsing */
@@ -562,12 +577,12 @@ START_TEST(test_bad_documents)
     memset(text, ' ', big);
     text[0] = '{';
     text[big - 1] = '}';
-    ck_assert_int_eq(oci_spec_from_json(text, big, &s, &err), -1);
+    ck_assert_int_eq(oci_spec_from_json(text, big, &s, NULL, &err), -1);
     ck_assert_str_eq(err.msg, "config.json: 16777217 bytes is more than the limit of 16 MiB");
     /* at the limit: fine */
-    ck_assert_int_eq(oci_spec_from_json(text, big - 1, &s, &err), -1); /* no closing brace */
+    ck_assert_int_eq(oci_spec_from_json(text, big - 1, &s, NULL, &err), -1); /* no closing brace */
     text[big - 2] = '}';
-    ck_assert_int_eq(oci_spec_from_json(text, big - 1, &s, &err), 0);
+    ck_assert_int_eq(oci_spec_from_json(text, big - 1, &s, NULL, &err), 0);
     spec_free(s);
     free(text);
 
@@ -581,7 +596,7 @@ START_TEST(test_bad_documents)
     for (size_t i = 0; i < depth; i++)
         text[n++] = ']';
     text[n++] = '}';
-    ck_assert_int_eq(oci_spec_from_json(text, n, &s, &err), -1);
+    ck_assert_int_eq(oci_spec_from_json(text, n, &s, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "maximum parsing depth"), "%s", err.msg);
     free(text);
     error_clear(&err);
@@ -614,7 +629,7 @@ START_TEST(test_large_document)
 #undef PUT
     struct error err = ERROR_INIT;
     Grpc__Spec *s = NULL;
-    ck_assert_int_eq(oci_spec_from_json(b.p, b.len, &s, &err), 0);
+    ck_assert_int_eq(oci_spec_from_json(b.p, b.len, &s, NULL, &err), 0);
     ck_assert_uint_eq(s->process->n_env, 50000);
     ck_assert_str_eq(s->process->env[49999], "VAR_49999=349993");
     ck_assert_uint_eq(s->n_annotations, 20000);
@@ -637,7 +652,7 @@ static void convert_any(const char *text, size_t len, bool annotations_too)
 {
     struct error err = ERROR_INIT;
     Grpc__Spec *s = NULL;
-    if (oci_spec_from_json(text, len, &s, &err) == 0) {
+    if (oci_spec_from_json(text, len, &s, NULL, &err) == 0) {
         ck_assert(protobuf_c_message_check(&s->base));
         spec_free(s);
     } else {
@@ -782,6 +797,29 @@ START_TEST(test_exec_process)
     Grpc__Process *c = (Grpc__Process *)round_trip(&p->base);
     ck_assert(c->terminal);
     ck_assert_str_eq(c->env[1], "TERM=xterm");
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+
+    /* what ExecProcess carries: Kata's cmdToKataProcess, with noNewPrivileges */
+    p->nonewprivileges = true;
+    p->selinuxlabel = xstrdup("system_u:system_r:container_t:s0");
+    p->user->username = xstrdup("app");
+    oci_strip_exec_process(p);
+    ck_assert(p->terminal);
+    ck_assert_ptr_null(p->consolesize);
+    ck_assert_uint_eq(p->user->uid, 1000);
+    ck_assert_uint_eq(p->user->gid, 1000);
+    ck_assert_uint_eq(p->user->n_additionalgids, 2);
+    ck_assert_str_eq(p->user->username, "");
+    assert_strv(p->args, p->n_args, "sh", NULL);
+    ck_assert_uint_eq(p->n_env, 2);
+    ck_assert_str_eq(p->cwd, "/srv");
+    ck_assert(p->nonewprivileges);
+    ck_assert_ptr_null(p->capabilities); /* the agent gives the exec the container's */
+    ck_assert_uint_eq(p->n_rlimits, 0);
+    ck_assert_str_eq(p->apparmorprofile, "");
+    ck_assert_str_eq(p->selinuxlabel, "");
+    ck_assert_int_eq(p->oomscoreadj, 0);
+    c = (Grpc__Process *)round_trip(&p->base);
     protobuf_c_message_free_unpacked(&c->base, NULL);
     protobuf_c_message_free_unpacked(&p->base, NULL);
 

@@ -28,6 +28,7 @@
 #include "shim/stdio-relay.h"
 #include "ttrpc/dial.h"
 #include "ttrpc/server.h"
+#include "tests/common/fake-agent.h"
 #include "tests/common/run-tap.h"
 
 /* --- the fake agent --- */
@@ -251,20 +252,9 @@ static void setup(void)
     umask(022);
     snprintf(dir, sizeof(dir), "/tmp/test-stdio-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    struct error err = ERROR_INIT;
-    srv = ttrpc_server_new(NULL);
-    ck_assert_int_eq(ttrpc_server_register(srv, "grpc.AgentService", agent_methods,
-                                           sizeof(agent_methods) / sizeof(agent_methods[0]), NULL,
-                                           &err),
-                     0);
     _cleanup_free_ char *sock = in_dir("agent.sock");
-    int lfd = ttrpc_listen_unix(sock, &err);
-    ck_assert_msg(lfd >= 0, "%s", err.msg);
-    ck_assert_int_eq(ttrpc_server_listen(srv, lfd, &err), 0);
-    _cleanup_free_ char *addr = xasprintf("unix://%s", sock);
-    struct agent_timeouts t = {
-        .request_ms = 5000, .health_check_ms = 5000, .create_container_ms = 5000};
-    ck_assert_msg(agent_connect(addr, 2000, &t, &agent, &err) == 0, "%s", err.msg);
+    agent = fake_agent_start(agent_methods, sizeof(agent_methods) / sizeof(agent_methods[0]), sock,
+                             &srv);
     /* the server's end of the connection is part of the fd count the tests compare */
     for (int i = 0; i < 1000 && ttrpc_server_connections(srv) < 1; i++)
         usleep(1000);

@@ -18,6 +18,9 @@
 # they do not collide), and the runc shim keeps its state in /run/containerd/runc/NS; stop removes
 # those dirs again when it finds them empty and they were not there before.
 
+# shellcheck source-path=SCRIPTDIR source=proc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
+
 E2E_CTD_NS=${E2E_CTD_NS:-cocoon-e2e}
 E2E_CTD_DIR=
 E2E_CTD_ADDRESS=
@@ -51,23 +54,9 @@ e2e_ctr() {
     timeout -k 5 "$secs" ctr --address "$E2E_CTD_ADDRESS" --namespace "$E2E_CTD_NS" "$@"
 }
 
-# True while pid runs (a zombie does not count: it may be a child not yet reaped).
-e2e_pid_alive() {
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [ -n "$st" ] && [ "${st:0:1}" != Z ]
-}
-
 # The PID of the containerd started with this run's config.
 e2e_containerd_find_pid() {
-    local p cmd
-    for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        case "$cmd" in
-            "containerd --config $E2E_CTD_DIR/config.toml "*) echo "${p#/proc/}"; return 0 ;;
-        esac
-    done
+    e2e_pids_with "containerd --config $E2E_CTD_DIR/config.toml " | head -n 1
 }
 
 # e2e_containerd_start [SHIM_DIR]: needs E2E_TMPDIR. Returns non-zero (with the log's tail on
@@ -90,13 +79,14 @@ e2e_containerd_start() {
     E2E_CTD_STATE=$E2E_CTD_DIR/state
     E2E_CTD_LOG=$E2E_CTD_DIR/containerd.log
     mkdir -p "$E2E_CTD_DIR"
-    # The CRI plugin is off (no CNI, no streaming port); the opt plugin would create
-    # /opt/containerd, so it gets a dir of its own.
+    # The CRI plugin is off (no CNI, no streaming port; containerd 2.x splits it in three);
+    # the opt plugin would create /opt/containerd, so it gets a dir of its own.
     cat > "$E2E_CTD_DIR/config.toml" <<EOF
 version = 2
 root = "$E2E_CTD_DIR/root"
 state = "$E2E_CTD_STATE"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
+                    "io.containerd.cri.v1.runtime"]
 
 [grpc]
   address = "$E2E_CTD_ADDRESS"
@@ -164,33 +154,21 @@ e2e_containerd_clean_ns() {
 
 # PIDs of the shims this containerd started: processes whose command line names its address.
 e2e_containerd_shim_pids() {
-    local p cmd
+    local p
     [ -n "$E2E_CTD_ADDRESS" ] || return 0
-    for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        case "$cmd" in
-            *containerd-shim*"-address $E2E_CTD_ADDRESS "*) echo "${p#/proc/}" ;;
-        esac
+    for p in $(e2e_pids_with "-address $E2E_CTD_ADDRESS "); do
+        tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q containerd-shim && echo "$p"
     done
+    return 0
 }
 
 # Removes what is left, stops containerd (SIGTERM, SIGKILL after 10 s), kills shims of it that
 # still run, unmounts anything under its dir and removes the /run/containerd dirs it created.
 e2e_containerd_stop() {
-    local n pid i m
+    local pid i m
     if [ -n "$E2E_CTD_PID" ] && e2e_pid_alive "$E2E_CTD_PID"; then
         e2e_containerd_clean_ns
-        kill -TERM "$E2E_CTD_PID" 2>/dev/null
-        for ((n = 0; n < 100; n++)); do
-            e2e_pid_alive "$E2E_CTD_PID" || break
-            sleep 0.1
-        done
-        if e2e_pid_alive "$E2E_CTD_PID"; then
-            e2e_log "containerd (pid $E2E_CTD_PID) ignored SIGTERM; killing it"
-            kill -KILL "$E2E_CTD_PID" 2>/dev/null
-        fi
-        wait "$E2E_CTD_PID" 2>/dev/null
-        e2e_log "stopped containerd (pid $E2E_CTD_PID)"
+        e2e_stop_pid containerd "$E2E_CTD_PID"
     fi
     E2E_CTD_PID=
     # Shims outlive containerd by design; ours must not outlive the test.

@@ -11,6 +11,9 @@
 #
 # Needs root. E2E_LIBVIRT_URI (default qemu:///system) is what the tests connect to.
 
+# shellcheck source-path=SCRIPTDIR source=proc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
+
 E2E_LIBVIRT_URI=${E2E_LIBVIRT_URI:-qemu:///system}
 E2E_STARTED_DAEMONS=()   # "name:pid" of each daemon this shell started
 
@@ -109,23 +112,13 @@ e2e_start_daemons() {
 
 # Stops the daemons e2e_start_daemons started, newest first: SIGTERM, then SIGKILL after 10 s.
 e2e_stop_daemons() {
-    local i entry name pid n
+    local i entry name pid
     for ((i = ${#E2E_STARTED_DAEMONS[@]} - 1; i >= 0; i--)); do
         entry=${E2E_STARTED_DAEMONS[$i]}
         name=${entry%%:*}
         pid=${entry#*:}
-        if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for ((n = 0; n < 100; n++)); do
-                [ -d "/proc/$pid" ] || break
-                sleep 0.1
-            done
-            if [ -d "/proc/$pid" ]; then
-                e2e_log "$name (pid $pid) ignored SIGTERM; killing it"
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-            e2e_log "stopped $name (pid $pid)"
-        fi
+        # The PID may have been reused after the daemon died: only a process of that name goes.
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && e2e_stop_pid "$name" "$pid"
     done
     E2E_STARTED_DAEMONS=()
     if [ -n "$E2E_KVM_MODE" ]; then

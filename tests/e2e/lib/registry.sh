@@ -106,21 +106,8 @@ e2e_registry_gets() {
 
 # SIGTERM, SIGKILL after 10 s.
 e2e_registry_stop() {
-    local n
     [ -n "$E2E_REG_PID" ] || return 0
-    if e2e_pid_alive "$E2E_REG_PID"; then
-        kill -TERM "$E2E_REG_PID" 2>/dev/null
-        for ((n = 0; n < 100; n++)); do
-            e2e_pid_alive "$E2E_REG_PID" || break
-            sleep 0.1
-        done
-        if e2e_pid_alive "$E2E_REG_PID"; then
-            e2e_log "docker-registry (pid $E2E_REG_PID) ignored SIGTERM; killing it"
-            kill -KILL "$E2E_REG_PID" 2>/dev/null
-        fi
-        e2e_log "stopped docker-registry (pid $E2E_REG_PID)"
-    fi
-    wait "$E2E_REG_PID" 2>/dev/null
+    e2e_stop_pid docker-registry "$E2E_REG_PID"
     E2E_REG_PID=
     return 0
 }

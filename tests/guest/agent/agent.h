@@ -21,6 +21,12 @@ struct agent_config {
 
 struct container;
 
+/* A process's capability sets as bit masks (bit n = capability n), from the OCI process. */
+struct caps {
+    bool present; /* the process had a capabilities object (an exec without one inherits) */
+    uint64_t bounding, effective, inheritable, permitted, ambient;
+};
+
 struct proc {
     char *exec_id;
     struct container *ctr; /* not owning; valid while the proc is linked */
@@ -29,6 +35,7 @@ struct proc {
     int status; /* exit code, or 128 + signal */
     bool tty;
     bool unlinked; /* removed from its container; fds close with the last reference */
+    bool waited;   /* a WaitProcess returned: no longer found by its exec id (Kata's rule) */
     int stdin_fd;  /* pipe write end or pty master; -1 once closed */
     int out_fd[2]; /* stdout, stderr read ends (tty: the master and -1) */
     int wake_fd;   /* eventfd written on exit and unlink: wakes polling readers and writers */
@@ -46,8 +53,28 @@ struct container {
     char *cgroup; /* cgroup2 directory, or NULL */
     bool pause;   /* the sandbox's pause process */
     bool frozen;
-    struct proc *procs; /* init first */
+    struct caps caps;  /* the OCI process's, inherited by execs that bring none */
+    char *term_path;   /* annotation io.kubernetes.container.terminationMessagePath, or NULL */
+    char *term_source; /* source of the spec mount at term_path, or NULL */
+    char **storages;   /* mount points of the storages it holds a reference on */
+    size_t n_storages;
+    struct proc *procs; /* init first (it stays there, hidden, once waited) */
     struct container *next;
+};
+
+/* A storage (ephemeral or local) set up once per mount point, with the number of users. */
+struct storage_ref {
+    char *mount_point;
+    unsigned mounts; /* tmpfs mounts of ours stacked there (ephemeral) */
+    unsigned refs;   /* 0: forgotten; the next storage there is set up again */
+    struct storage_ref *next;
+};
+
+/* The policy stand-in (policy.c). */
+struct policy {
+    bool active;       /* a SetPolicy with a non-empty policy was received */
+    bool exec_blocked; /* `default ExecProcessRequest := false` */
+    bool diag_allowed; /* `default GetDiagnosticDataRequest := true` */
 };
 
 struct agent {
@@ -57,7 +84,15 @@ struct agent {
     struct container *containers;
     char *hostname;
     char *sandbox_id;
-    bool exec_blocked; /* policy stand-in, see policy.c */
+    /* Namespaces every container shares after CreateSandbox (-1 before): UTS (with the
+     * sandbox's hostname) and IPC. */
+    int shared_uts_fd, shared_ipc_fd;
+    /* The pid namespace of the first container created (the pause), which containers created
+     * with sandbox_pidns join; -1 until then. */
+    int pidns_anchor_fd;
+    bool resolv_bound; /* /etc/resolv.conf has the sandbox's DNS bound over it */
+    struct storage_ref *storages;
+    struct policy policy;
     bool stopping;
 };
 
@@ -74,7 +109,8 @@ void reaper_stop(void);
 struct container *container_find_locked(const char *id);
 struct proc *proc_find_locked(struct container *c, const char *exec_id);
 
-/* Looks up (container, exec_id) and takes a reference; exec_id "" is the init process. */
+/* Looks up (container, exec_id) and takes a reference; exec_id "" is the init process. A
+ * process that was waited for is not found (NOT_FOUND "Process not found: ...", as Kata). */
 struct proc *proc_get(const char *cid, const char *exec_id, struct error *err);
 void proc_put(struct proc *p);
 
@@ -86,11 +122,18 @@ void proc_wake(struct proc *p);
 /* Sends sig to every live process of c; agent.lock held. */
 void container_signal_all_locked(struct container *c, int sig);
 
+/* Frees c's fields and c (no processes, no state on disk): for a container never linked. */
+void container_free_fields(struct container *c);
+
 /* Kills c's processes, waits up to timeout_s for them, then removes its state and unlinks it. */
 int container_remove(const char *id, unsigned timeout_s, struct error *err);
 
 /* Waits until p has exited (or the agent stops); returns its status or -1 with err. */
 int proc_wait(struct proc *p, struct error *err);
+
+/* After a WaitProcess: p is no longer found by its exec id, so the id may be used again. An
+ * exec'd process leaves its container; the init stays (hidden) for the container's sake. */
+void proc_forget(struct proc *p);
 
 /* For handlers: one debug line per call, an error line for failures. Returns r. */
 struct ttrpc_call;

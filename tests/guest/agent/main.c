@@ -22,6 +22,7 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "ns.h"
 #include "rpc.h"
 #include "serial.h"
 #include "ttrpc/dial.h"
@@ -264,7 +265,7 @@ int main(int argc, char **argv)
                                .self_exe = self,
                                .loopback_host = o.loopback_host};
     agent_init(&cfg);
-    if (mkdir_p(o.state_dir, 0755, &err) < 0 || reaper_start(&err) < 0) {
+    if (mkdir_p(o.state_dir, 0755, &err) < 0 || ns_init(&err) < 0 || reaper_start(&err) < 0) {
         log_error("cocoon-test-agent: %s", err.msg);
         return 1;
     }

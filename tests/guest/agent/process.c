@@ -10,16 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cgroup.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "ns.h"
 #include "rootfs.h"
+#include "util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -39,6 +43,9 @@ struct spawn {
     } rlimits[RLIM_NLIMITS];
     size_t n_rlimits;
     bool tty;
+    bool no_new_privs;
+    struct caps caps;
+    int pidns_fd;   /* the pid namespace it is forked into; -1: a new one, whose pid 1 it is */
     bool hold_term; /* the pause process: SIGTERM/SIGINT stay blocked until its handlers are in */
     int stdio[3];   /* child ends */
     int status_wr;  /* "R" when ready, "E<message>" on failure; EOF once exec'd */
@@ -47,7 +54,8 @@ struct spawn {
     bool chroot;
     const char *rootfs;
     bool rootfs_ro;
-    const char *hostname;
+    const char *hostname; /* for new UTS namespace */
+    int uts_fd, ipc_fd;   /* the sandbox's shared namespaces to join, or -1: new ones */
     struct mount_plan plan;
     int start_rd;
     /* exec */
@@ -59,6 +67,7 @@ static void spawn_init(struct spawn *s)
 {
     memset(s, 0, sizeof(*s));
     s->stdio[0] = s->stdio[1] = s->stdio[2] = s->status_wr = s->start_rd = s->root_fd = -1;
+    s->pidns_fd = s->uts_fd = s->ipc_fd = -1;
     s->ns_fd[0] = s->ns_fd[1] = s->ns_fd[2] = -1;
     s->cwd = "/";
     snprintf(s->path, sizeof(s->path), "%s", DEFAULT_PATH);
@@ -91,6 +100,9 @@ static void spawn_free(struct spawn *s)
     close_fd(&s->status_wr);
     close_fd(&s->start_rd);
     close_fd(&s->root_fd);
+    close_fd(&s->pidns_fd);
+    close_fd(&s->uts_fd);
+    close_fd(&s->ipc_fd);
 }
 
 static char **strv_dup(char **v, size_t n)
@@ -145,6 +157,23 @@ static int spawn_from_process(struct spawn *s, const Grpc__Process *proc, struct
         }
     }
     s->tty = proc->terminal;
+    s->no_new_privs = proc->nonewprivileges;
+    caps_from_spec(proc->capabilities, &s->caps);
+    return 0;
+}
+
+bool process_selinux_enabled(void)
+{
+    _cleanup_free_ char *mounts = read_small_file("/proc/mounts", 1u << 20, NULL, NULL);
+    return mounts && strstr(mounts, "selinuxfs");
+}
+
+int process_check_selinux(const Grpc__Process *proc, struct error *err)
+{
+    if (proc && proc->selinuxlabel && *proc->selinuxlabel && !process_selinux_enabled())
+        return error_set(err, GRPC_FAILED_PRECONDITION,
+                         "SELinux label for the process is provided but SELinux is not enabled "
+                         "on the running kernel");
     return 0;
 }
 
@@ -266,13 +295,17 @@ static void child_exec(const struct spawn *s)
 static void __attribute__((noreturn)) child_main(const struct spawn *s)
 {
     child_reset_signals(s);
+    char msg[900];
     if (s->init) {
-        if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0)
+        bool shared = s->uts_fd >= 0;
+        if (unshare(CLONE_NEWNS | (shared ? 0 : CLONE_NEWUTS | CLONE_NEWIPC)) < 0)
             child_fail(s, "unshare namespaces: %s", strerror(errno));
-        char msg[900];
+        if (shared && (setns(s->uts_fd, CLONE_NEWUTS) < 0 || setns(s->ipc_fd, CLONE_NEWIPC) < 0))
+            child_fail(s, "join the sandbox's UTS and IPC namespaces: %s", strerror(errno));
         if (s->chroot && rootfs_enter(s->rootfs, s->rootfs_ro, &s->plan, msg, sizeof(msg)) < 0)
             child_fail(s, "%s", msg);
-        if (s->hostname && *s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+        if (!shared && s->hostname && *s->hostname &&
+            sethostname(s->hostname, strlen(s->hostname)) < 0)
             child_fail(s, "sethostname %s: %s", s->hostname, strerror(errno));
         (void)!write(s->status_wr, "R", 1);
         char go;
@@ -288,11 +321,16 @@ static void __attribute__((noreturn)) child_main(const struct spawn *s)
     }
     if (chdir(s->cwd) < 0)
         child_fail(s, "chdir %s: %s", s->cwd, strerror(errno));
-    if (setgroups(s->n_groups, s->groups) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0)
+    /* rustjail's setid: the capabilities survive the change of user until they are set */
+    if (setgroups(s->n_groups, s->groups) < 0 || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
+        setresgid(s->gid, s->gid, s->gid) < 0 || setresuid(s->uid, s->uid, s->uid) < 0 ||
+        (s->uid != 0 && caps_reset_effective() < 0) || prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
         child_fail(s, "set user %u:%u: %s", s->uid, s->gid, strerror(errno));
     for (size_t i = 0; i < s->n_rlimits; i++)
         if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].limit) < 0)
             child_fail(s, "setrlimit %d: %s", s->rlimits[i].resource, strerror(errno));
+    if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(s, "cannot set no new privileges: %s", strerror(errno));
     setsid();
     if (s->tty && ioctl(s->stdio[0], TIOCSCTTY, 0) < 0)
         child_fail(s, "set the controlling terminal: %s", strerror(errno));
@@ -301,24 +339,37 @@ static void __attribute__((noreturn)) child_main(const struct spawn *s)
             child_fail(s, "dup2: %s", strerror(errno));
     /* Whatever the agent has open (connections, other containers' pipes) ends at exec. */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (caps_apply(&s->caps, msg, sizeof(msg)) < 0)
+        child_fail(s, "%s", msg);
     child_exec(s);
     _exit(127);
 }
 
 /* --- the parent --- */
 
-/* Forks with agent.lock held so the reaper finds p by its pid whenever the child exits. */
+/* Forks into the process's pid namespace (s->pidns_fd, or a new one), with agent.lock held so
+ * the reaper finds p by its pid whenever the child exits. */
 static int spawn_fork(struct spawn *s, struct proc *p, struct error *err)
 {
     pthread_mutex_lock(&agent.lock);
-    pid_t pid = fork();
-    if (pid == 0)
-        child_main(s);
+    int r = ns_pid_for_children(s->pidns_fd);
+    int e = errno;
+    pid_t pid = -1;
+    if (r == 0) {
+        pid = fork();
+        e = errno;
+        if (pid == 0)
+            child_main(s);
+        ns_pid_restore();
+    }
     if (pid > 0)
         p->pid = pid;
     pthread_mutex_unlock(&agent.lock);
-    if (pid < 0)
-        return error_set_errno(err, errno, "fork");
+    if (r < 0)
+        return error_set_errno(err, e, "%s the pid namespace",
+                               s->pidns_fd >= 0 ? "join" : "create");
+    if (pid < 0) /* ENOMEM: the pid namespace's init has exited */
+        return error_set_errno(err, e, "fork");
     return 0;
 }
 
@@ -357,12 +408,13 @@ static int make_status_pipe(struct spawn *s, int *rd, struct error *err)
     return 0;
 }
 
-int process_create_init(struct container *c, struct proc *p, const Grpc__Spec *spec,
+int process_create_init(struct container *c, struct proc *p, const Grpc__Spec *spec, int pidns_fd,
                         struct error *err)
 {
     struct spawn s;
     spawn_init(&s);
     s.init = true;
+    s.pidns_fd = pidns_fd;
     int r;
     if (c->pause) {
         char *args[] = {(char *)agent.cfg.self_exe, "--pause"};
@@ -371,14 +423,23 @@ int process_create_init(struct container *c, struct proc *p, const Grpc__Spec *s
         pause.n_args = 2;
         r = spawn_from_process(&s, &pause, err);
         s.hold_term = true;
+        s.caps = c->caps;
+        s.no_new_privs = spec->process->nonewprivileges;
     } else {
-        r = spawn_from_process(&s, spec ? spec->process : NULL, err);
+        r = spawn_from_process(&s, spec->process, err);
         s.chroot = true;
         s.rootfs = c->rootfs;
-        s.rootfs_ro = spec && spec->root && spec->root->readonly;
-        mount_plan_build(&s.plan, c->rootfs, spec);
+        s.rootfs_ro = spec->root->readonly;
+        if (r == 0)
+            r = mount_plan_build(&s.plan, c->rootfs, spec, err);
     }
-    s.hostname = spec && spec->hostname && *spec->hostname ? spec->hostname : agent.hostname;
+    s.hostname = spec->hostname;
+    pthread_mutex_lock(&agent.lock);
+    if (agent.shared_uts_fd >= 0) {
+        s.uts_fd = fcntl(agent.shared_uts_fd, F_DUPFD_CLOEXEC, 3);
+        s.ipc_fd = fcntl(agent.shared_ipc_fd, F_DUPFD_CLOEXEC, 3);
+    }
+    pthread_mutex_unlock(&agent.lock);
     int start[2] = {-1, -1};
     if (r == 0 && pipe2(start, O_CLOEXEC) < 0)
         r = error_set_errno(err, errno, "create a pipe");
@@ -419,12 +480,13 @@ int process_start(struct proc *p, struct error *err)
 
 static int open_ns(struct spawn *s, pid_t pid, struct error *err)
 {
-    static const char *const ns[] = {"mnt", "uts", "ipc"};
+    static const char *const ns[] = {"mnt", "uts", "ipc", "pid"};
+    int *fds[] = {&s->ns_fd[0], &s->ns_fd[1], &s->ns_fd[2], &s->pidns_fd};
     char path[64];
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, ns[i]);
-        s->ns_fd[i] = open(path, O_RDONLY | O_CLOEXEC);
-        if (s->ns_fd[i] < 0)
+        *fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (*fds[i] < 0)
             return error_set_errno(err, errno, "open %s", path);
     }
     snprintf(path, sizeof(path), "/proc/%d/root", pid);
@@ -435,12 +497,14 @@ static int open_ns(struct spawn *s, pid_t pid, struct error *err)
 }
 
 int process_exec(struct proc *p, pid_t init_pid, const char *cgroup, const Grpc__Process *proc,
-                 struct error *err)
+                 const struct caps *ctr_caps, struct error *err)
 {
     struct spawn s;
     spawn_init(&s);
     int status_rd = -1;
     int r = spawn_from_process(&s, proc, err);
+    if (r == 0 && !s.caps.present)
+        s.caps = *ctr_caps; /* rustjail: an exec without capabilities gets the container's */
     if (r == 0)
         r = open_ns(&s, init_pid, err);
     if (r == 0)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/error.h"
 #include "lib/xalloc.h"
 
 /* --- planning (in the agent) --- */
@@ -95,7 +97,19 @@ static bool spec_mounts(const Grpc__Spec *spec, const char *dest)
     return false;
 }
 
-void mount_plan_build(struct mount_plan *plan, const char *rootfs, const Grpc__Spec *spec)
+/* kata-agent canonicalizes the source of a bind mount (rustjail mount_from), so a source that
+ * does not exist fails the container with ENOENT. (It fails on any mount that fails, too; here
+ * other failures are warnings, see rootfs_enter.) */
+static int check_spec_mount(const Grpc__Mount *m, const struct mount_op *op, struct error *err)
+{
+    char resolved[PATH_MAX];
+    if (op->bind && !realpath(op->source, resolved))
+        return error_set_errno(err, errno, "mount %s: bind source %s", m->destination, op->source);
+    return 0;
+}
+
+int mount_plan_build(struct mount_plan *plan, const char *rootfs, const Grpc__Spec *spec,
+                     struct error *err)
 {
     plan->ops = NULL;
     plan->n = 0;
@@ -110,9 +124,19 @@ void mount_plan_build(struct mount_plan *plan, const char *rootfs, const Grpc__S
         add_op(plan, rootfs, "/sys", "sysfs", "sysfs", sys_opts, N_OF(sys_opts));
     for (size_t i = 0; spec && i < spec->n_mounts; i++) {
         const Grpc__Mount *m = spec->mounts[i];
-        if (m->destination && m->destination[0] == '/')
-            add_op(plan, rootfs, m->destination, m->source, m->type, m->options, m->n_options);
+        const char *dest = m->destination ? m->destination : "";
+        if (dest[0] != '/' || strstr(dest, "..")) {
+            mount_plan_free(plan);
+            return error_set(err, GRPC_INVALID_ARGUMENT, "the mount destination %s is invalid",
+                             dest);
+        }
+        add_op(plan, rootfs, dest, m->source, m->type, m->options, m->n_options);
+        if (check_spec_mount(m, &plan->ops[plan->n - 1], err) < 0) {
+            mount_plan_free(plan);
+            return -1;
+        }
     }
+    return 0;
 }
 
 void mount_plan_free(struct mount_plan *plan)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "kata/oci.pb-c.h"
+#include "lib/error.h"
 
 struct mount_op {
     char *source;
@@ -24,13 +25,15 @@ struct mount_plan {
 };
 
 /* Spec mounts in order, preceded by /proc, /dev (the guest's, bound) and /sys (read-only) for
- * whichever of them the spec does not mount itself. */
-void mount_plan_build(struct mount_plan *plan, const char *rootfs, const Grpc__Spec *spec);
+ * whichever of them the spec does not mount itself. Fails as kata-agent would on a mount
+ * destination that is not absolute or has "..", and on a bind source that does not exist. */
+int mount_plan_build(struct mount_plan *plan, const char *rootfs, const Grpc__Spec *spec,
+                     struct error *err);
 void mount_plan_free(struct mount_plan *plan);
 
 /* In the child, in its new mount namespace: makes every mount private, binds rootfs onto
- * itself, applies the plan (a failing mount is a warning on the console, as a test agent should
- * run what a shim sends even when a host path does not exist in the guest), and makes rootfs
- * the root. Returns 0, or -1 with a message in msg. */
+ * itself, applies the plan (a mount that fails despite the checks of mount_plan_build is a
+ * warning on the console: a cgroup v1 mount on a cgroup2 guest, say), and makes rootfs the root.
+ * Returns 0, or -1 with a message in msg. */
 int rootfs_enter(const char *rootfs, bool readonly, const struct mount_plan *plan, char *msg,
                  size_t msg_len);

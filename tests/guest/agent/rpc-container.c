@@ -1,10 +1,13 @@
 /* Container and process RPCs of grpc.AgentService. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "caps.h"
 #include "cgroup.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "image.h"
@@ -12,8 +15,10 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "policy.h"
 #include "process.h"
 #include "rpc.h"
+#include "storage.h"
 #include "stream.h"
 #include "util.h"
 
@@ -60,15 +65,104 @@ static void container_discard(struct container *c)
     if (c->pulled)
         rm_rf(c->pulled, NULL);
     cgroup_remove(c->cgroup);
+    storage_release(c->storages, c->n_storages);
     for (struct proc *p = c->procs, *next; p; p = next) {
         next = p->next;
         proc_put(p);
     }
-    free(c->id);
-    free(c->rootfs);
-    free(c->pulled);
-    free(c->cgroup);
-    free(c);
+    container_free_fields(c);
+}
+
+static const char *annotation(const Grpc__Spec *spec, const char *key)
+{
+    for (size_t i = 0; i < spec->n_annotations; i++)
+        if (spec->annotations[i]->key && !strcmp(spec->annotations[i]->key, key))
+            return spec->annotations[i]->value;
+    return NULL;
+}
+
+/* What kata-agent refuses in a spec before it starts anything (the checks of its mounts come
+ * with the mount plan, process.c). */
+static int check_spec(const Grpc__CreateContainerRequest *r, bool pause, struct error *err)
+{
+    const Grpc__Spec *spec = r->oci;
+    const char *cid = r->container_id;
+    if (!spec->linux)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "container %s: Spec does not contain linux field", cid);
+    if (!spec->process)
+        return error_set(err, GRPC_INVALID_ARGUMENT, "container %s: the spec has no process", cid);
+    if (!pause && spec->process->n_args == 0)
+        return error_set(err, GRPC_INVALID_ARGUMENT, "container %s: the spec has no process args",
+                         cid);
+    if (!spec->root)
+        return error_set(err, GRPC_INVALID_ARGUMENT, "container %s: the spec has no root", cid);
+    if (!spec->root->path || spec->root->path[0] != '/')
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "container %s: Root.Path \"%s\" is not an absolute guest path (kata-agent "
+                         "bind-mounts Root.Path onto /run/kata-containers/%s/rootfs, where a "
+                         "guest-pulled image already is)",
+                         cid, spec->root->path ? spec->root->path : "", cid);
+    for (size_t i = 0; i < spec->linux->n_namespaces; i++) {
+        const Grpc__LinuxNamespace *ns = spec->linux->namespaces[i];
+        if (ns->type && !strcmp(ns->type, "pid") && ns->path && *ns->path)
+            return error_set(err, GRPC_INVALID_ARGUMENT,
+                             "container %s: the spec joins pid namespace %s, a host path; the "
+                             "runtime removes the pid namespace and sets sandbox_pidns instead",
+                             cid, ns->path);
+    }
+    if (process_check_selinux(spec->process, err) < 0)
+        return error_wrap(err, "container %s", cid);
+    if (spec->linux->mountlabel && *spec->linux->mountlabel && !process_selinux_enabled())
+        log_info("container %s: SELinux label for the mount is provided but SELinux is not "
+                 "enabled on the running kernel",
+                 cid);
+    return 0;
+}
+
+/* The termination message file: the annotation's path and the source of the spec mount there
+ * (the guest copy), for GetDiagnosticData. */
+static void note_termination_log(struct container *c, const Grpc__Spec *spec)
+{
+    const char *path = annotation(spec, "io.kubernetes.container.terminationMessagePath");
+    if (!path)
+        return;
+    c->term_path = xstrdup(path);
+    for (size_t i = 0; i < spec->n_mounts; i++)
+        if (spec->mounts[i]->destination && !strcmp(spec->mounts[i]->destination, path))
+            c->term_source = xstrdup(spec->mounts[i]->source ? spec->mounts[i]->source : "");
+}
+
+/* The pid namespace the container's init goes into: the sandbox's (that of the first container
+ * created) with sandbox_pidns, else a new one (-1). */
+static int pick_pidns(const Grpc__CreateContainerRequest *r, int *fd, struct error *err)
+{
+    *fd = -1;
+    if (!r->sandbox_pidns)
+        return 0;
+    int ret = 0;
+    pthread_mutex_lock(&agent.lock);
+    if (agent.pidns_anchor_fd >= 0)
+        *fd = fcntl(agent.pidns_anchor_fd, F_DUPFD_CLOEXEC, 3);
+    else if (agent.containers)
+        ret = error_set(err, GRPC_FAILED_PRECONDITION, "Sandbox does not have sandbox_pidns");
+    pthread_mutex_unlock(&agent.lock);
+    return ret;
+}
+
+/* The first container created anchors the sandbox's pid namespace (kata-agent's
+ * update_shared_pidns). */
+static void anchor_pidns(struct container *c)
+{
+    pthread_mutex_lock(&agent.lock);
+    if (agent.pidns_anchor_fd < 0 && agent.containers == c && !c->next && c->procs->pid > 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", c->procs->pid);
+        agent.pidns_anchor_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (agent.pidns_anchor_fd < 0)
+            log_warn("container %s: open %s: %s", c->id, path, strerror(errno));
+    }
+    pthread_mutex_unlock(&agent.lock);
 }
 
 static int create_container(const Grpc__CreateContainerRequest *r, struct error *err)
@@ -78,14 +172,16 @@ static int create_container(const Grpc__CreateContainerRequest *r, struct error 
                          r->container_id ? r->container_id : "");
     if (!r->oci)
         return error_set(err, GRPC_INVALID_ARGUMENT, "container %s: no OCI spec", r->container_id);
+    if (policy_check_create_container(r, err) < 0)
+        return -1;
+    bool pause = container_is_sandbox(guest_pull_storage(r), r->oci);
+    if (check_spec(r, pause, err) < 0)
+        return -1;
     struct container *c = xcalloc(1, sizeof(*c));
     c->id = xstrdup(r->container_id);
-    c->pause = container_is_sandbox(guest_pull_storage(r), r->oci);
-    if (!c->pause && (!r->oci->process || r->oci->process->n_args == 0)) {
-        container_discard(c);
-        return error_set(err, GRPC_INVALID_ARGUMENT, "container %s: the spec has no process args",
-                         r->container_id);
-    }
+    c->pause = pause;
+    caps_from_spec(r->oci->process->capabilities, &c->caps);
+    note_termination_log(c, r->oci);
     pthread_mutex_lock(&agent.lock);
     bool exists = container_find_locked(c->id) != NULL;
     pthread_mutex_unlock(&agent.lock);
@@ -93,10 +189,15 @@ static int create_container(const Grpc__CreateContainerRequest *r, struct error 
         container_discard(c);
         return error_set(err, GRPC_ALREADY_EXISTS, "container %s already exists", r->container_id);
     }
+    int pidns_fd = -1;
     _cleanup_free_ char *dir = xasprintf("%s/%s", agent.cfg.state_dir, c->id);
-    if (prepare_rootfs(c, r, err) < 0 || mkdir_p(dir, 0700, err) < 0) {
+    if (storage_add(r->storages, r->n_storages, true, &c->storages, &c->n_storages, err) < 0 ||
+        pick_pidns(r, &pidns_fd, err) < 0 || prepare_rootfs(c, r, err) < 0 ||
+        mkdir_p(dir, 0700, err) < 0) {
+        if (pidns_fd >= 0)
+            close(pidns_fd);
         container_discard(c);
-        return -1;
+        return error_wrap(err, "container %s", r->container_id);
     }
     c->cgroup = cgroup_create(c->id);
     struct proc *p = proc_new(r->exec_id);
@@ -110,13 +211,16 @@ static int create_container(const Grpc__CreateContainerRequest *r, struct error 
     }
     pthread_mutex_unlock(&agent.lock);
     if (exists) {
+        if (pidns_fd >= 0)
+            close(pidns_fd);
         container_discard(c);
         return error_set(err, GRPC_ALREADY_EXISTS, "container %s already exists", r->container_id);
     }
-    if (process_create_init(c, p, r->oci, err) < 0) {
+    if (process_create_init(c, p, r->oci, pidns_fd, err) < 0) {
         container_remove(r->container_id, 5, NULL);
         return error_wrap(err, "container %s", r->container_id);
     }
+    anchor_pidns(c);
     log_info("container %s created (%s)", r->container_id,
              c->pause    ? "pause"
              : c->pulled ? "pulled image"
@@ -168,11 +272,8 @@ static void detach_locked(struct container *c, struct proc *p)
 
 static int exec_process(const Grpc__ExecProcessRequest *r, struct error *err)
 {
-    pthread_mutex_lock(&agent.lock);
-    bool blocked = agent.exec_blocked;
-    pthread_mutex_unlock(&agent.lock);
-    if (blocked)
-        return error_set(err, GRPC_PERMISSION_DENIED, "ExecProcessRequest is blocked by policy");
+    if (policy_check_exec(r, err) < 0)
+        return -1;
     if (!r->exec_id || !*r->exec_id || !r->process)
         return error_set(err, GRPC_INVALID_ARGUMENT, "exec needs an exec_id and a process");
     pthread_mutex_lock(&agent.lock);
@@ -185,12 +286,16 @@ static int exec_process(const Grpc__ExecProcessRequest *r, struct error *err)
         ret = error_set(err, GRPC_FAILED_PRECONDITION, "container %s is not running",
                         r->container_id);
     else if (proc_find_locked(c, r->exec_id))
-        ret = error_set(err, GRPC_ALREADY_EXISTS, "exec %s exists in container %s", r->exec_id,
+        ret = error_set(err, GRPC_ALREADY_EXISTS, "exec_id '%s' already exists", r->exec_id);
+    else if (!r->process->capabilities && !c->caps.present)
+        ret = error_set(err, GRPC_FAILED_PRECONDITION,
+                        "missing process capabilities (the exec has none, nor has container %s)",
                         r->container_id);
     if (ret < 0) {
         pthread_mutex_unlock(&agent.lock);
         return ret;
     }
+    struct caps ctr_caps = c->caps;
     struct proc *p = proc_new(r->exec_id);
     p->ctr = c;
     p->next = init->next;
@@ -200,7 +305,9 @@ static int exec_process(const Grpc__ExecProcessRequest *r, struct error *err)
     _cleanup_free_ char *cg = c->cgroup ? xstrdup(c->cgroup) : NULL;
     pthread_mutex_unlock(&agent.lock);
 
-    ret = process_exec(p, init_pid, cg, r->process, err);
+    ret = process_check_selinux(r->process, err);
+    if (ret == 0)
+        ret = process_exec(p, init_pid, cg, r->process, &ctr_caps, err);
     if (ret < 0) {
         pthread_mutex_lock(&agent.lock);
         bool linked = !p->unlinked;
@@ -225,6 +332,21 @@ static int do_exec_process(void *user, const struct ttrpc_call *call, const Prot
     return rpc_done(call, exec_process(r, err), err);
 }
 
+/* Whether pid blocks, ignores or catches sig (/proc/<pid>/status SigBlk, SigIgn, SigCgt). */
+static bool signal_handled(pid_t pid, int sig)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    _cleanup_free_ char *status = read_small_file(path, 16384, NULL, NULL);
+    static const char *const keys[] = {"\nSigBlk:", "\nSigIgn:", "\nSigCgt:"};
+    for (size_t i = 0; status && i < 3; i++) {
+        const char *line = strstr(status, keys[i]);
+        if (line && (strtoull(line + strlen(keys[i]), NULL, 16) >> (sig - 1)) & 1)
+            return true;
+    }
+    return false;
+}
+
 static int do_signal_process(void *user, const struct ttrpc_call *call, const ProtobufCMessage *req,
                              struct ttrpc_reply *reply, struct error *err)
 {
@@ -234,12 +356,24 @@ static int do_signal_process(void *user, const struct ttrpc_call *call, const Pr
     if (!p)
         return rpc_done(call, -1, err);
     int ret = 0;
+    int sig = (int)r->signal;
+    pthread_mutex_lock(&agent.lock);
+    bool init = p->ctr && p == p->ctr->procs;
+    pid_t pid = p->pid > 0 && !p->exited ? p->pid : 0;
+    pthread_mutex_unlock(&agent.lock);
+    /* kata-agent: an init that does not handle SIGTERM would ignore it (it is the pid 1 of its
+     * namespace), so it gets SIGKILL */
+    if (init && pid && sig == SIGTERM && !signal_handled(pid, sig)) {
+        log_info("container %s: its init does not handle SIGTERM; sending SIGKILL",
+                 r->container_id);
+        sig = SIGKILL;
+    }
     pthread_mutex_lock(&agent.lock);
     if (p->pid > 0 && !p->exited) {
-        if (kill(p->pid, (int)r->signal) < 0)
-            ret = error_set_errno(err, errno, "signal %u to process %d", r->signal, p->pid);
+        if (kill(p->pid, sig) < 0)
+            ret = error_set_errno(err, errno, "signal %d to process %d", sig, p->pid);
     } else if (p->ctr && (!r->exec_id || !*r->exec_id)) {
-        container_signal_all_locked(p->ctr, (int)r->signal); /* init gone: what is left */
+        container_signal_all_locked(p->ctr, sig); /* init gone: what is left */
     }
     pthread_mutex_unlock(&agent.lock);
     proc_put(p);
@@ -253,6 +387,8 @@ static int do_wait_process(void *user, const struct ttrpc_call *call, const Prot
     rpc_log(call, r->container_id, r->exec_id);
     struct proc *p = proc_get(r->container_id, r->exec_id, err);
     int status = p ? proc_wait(p, err) : -1;
+    if (status >= 0)
+        proc_forget(p); /* kata-agent removes the process when WaitProcess returns */
     proc_put(p);
     if (status < 0)
         return rpc_done(call, -1, err);
@@ -335,6 +471,68 @@ static int do_tty_win_resize(void *user, const struct ttrpc_call *call, const Pr
     int ret = p ? stdio_resize(p, r->row, r->column, err) : -1;
     proc_put(p);
     return rpc_done(call, ret, err);
+}
+
+/* --- GetDiagnosticData --- */
+
+#define TERMINATION_MSG_MAX 4096 /* Kubernetes' limit, and kata-agent's */
+
+static int read_termination_log(const char *cid, char **data, struct error *err)
+{
+    pthread_mutex_lock(&agent.lock);
+    struct container *c = container_find_locked(cid);
+    _cleanup_free_ char *path = c && c->term_path ? xstrdup(c->term_path) : NULL;
+    _cleanup_free_ char *source = c && c->term_source ? xstrdup(c->term_source) : NULL;
+    pthread_mutex_unlock(&agent.lock);
+    if (!c)
+        return error_set(err, GRPC_NOT_FOUND, "Invalid container id: %s", cid);
+    if (!path)
+        return error_set(err, GRPC_NOT_FOUND, "No terminationMessagePath annotation");
+    if (!source)
+        return error_set(err, GRPC_NOT_FOUND, "termination message mount not found for %s", path);
+    _cleanup_close_ int fd = open(source, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        *data = xstrdup("");
+        return 0;
+    }
+    if (fd < 0)
+        return error_set_errno(err, errno, "Failed to read termination log %s", source);
+    uint8_t buf[TERMINATION_MSG_MAX];
+    size_t n = 0;
+    while (n < sizeof(buf)) {
+        ssize_t got = read(fd, buf + n, sizeof(buf) - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return error_set_errno(err, errno, "Failed to read termination log %s", source);
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    *data = utf8_lossy(buf, n);
+    return 0;
+}
+
+static int do_get_diagnostic_data(void *user, const struct ttrpc_call *call,
+                                  const ProtobufCMessage *req, struct ttrpc_reply *reply,
+                                  struct error *err)
+{
+    const Grpc__GetDiagnosticDataRequest *r = (const void *)req;
+    rpc_log(call, r->container_id, NULL);
+    if (policy_check_diagnostic(r, err) < 0)
+        return rpc_done(call, -1, err);
+    if (!r->log_type || strcmp(r->log_type, "termination_log"))
+        return rpc_done(call,
+                        error_set(err, GRPC_INVALID_ARGUMENT, "unsupported diagnostic log_type: %s",
+                                  r->log_type ? r->log_type : ""),
+                        err);
+    _cleanup_free_ char *data = NULL;
+    if (read_termination_log(r->container_id, &data, err) < 0)
+        return rpc_done(call, -1, err);
+    Grpc__GetDiagnosticDataResponse resp = GRPC__GET_DIAGNOSTIC_DATA_RESPONSE__INIT;
+    resp.data = data;
+    ttrpc_reply_set(reply, &resp.base);
+    return 0;
 }
 
 /* --- cgroup-backed calls --- */
@@ -441,5 +639,6 @@ const struct ttrpc_method container_methods[] = {
     METHOD("PauseContainer", pause_container_request, do_pause_container),
     METHOD("ResumeContainer", resume_container_request, do_resume_container),
     METHOD("UpdateContainer", update_container_request, do_update_container),
+    METHOD("GetDiagnosticData", get_diagnostic_data_request, do_get_diagnostic_data),
 };
 const size_t n_container_methods = sizeof(container_methods) / sizeof(container_methods[0]);

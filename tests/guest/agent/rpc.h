@@ -10,8 +10,5 @@ int rpc_register(struct ttrpc_server *srv, struct error *err);
 extern const struct ttrpc_method container_methods[];
 extern const size_t n_container_methods;
 
-/* The policy stand-in (policy.c). */
-void policy_set(const char *text);
-
 /* Removes every container (DestroySandbox, and the agent stopping). */
 void destroy_all_containers(void);

@@ -16,6 +16,7 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "storage.h"
 #include "ttrpc/server.h"
 #include "util.h"
 
@@ -29,10 +30,12 @@ void agent_init(const struct agent_config *cfg)
     pthread_cond_init(&agent.exited, &ca);
     pthread_condattr_destroy(&ca);
     agent.cfg = *cfg;
+    agent.shared_uts_fd = agent.shared_ipc_fd = agent.pidns_anchor_fd = -1;
 }
 
 void agent_free(void)
 {
+    storage_reset();
     free(agent.hostname);
     free(agent.sandbox_id);
     agent.hostname = agent.sandbox_id = NULL;
@@ -49,14 +52,16 @@ struct container *container_find_locked(const char *id)
     return NULL;
 }
 
+/* The init is found by "" and by the container id (its exec id inside Kata's agent); every
+ * process by its exec id. A process that was waited for is gone for lookups. */
 struct proc *proc_find_locked(struct container *c, const char *exec_id)
 {
     struct proc *init = c->procs;
     if (!exec_id || !*exec_id || !strcmp(exec_id, c->id) ||
         (init && !strcmp(exec_id, init->exec_id)))
-        return init;
+        return init && !init->waited ? init : NULL;
     for (struct proc *p = c->procs; p; p = p->next)
-        if (!strcmp(p->exec_id, exec_id))
+        if (!p->waited && !strcmp(p->exec_id, exec_id))
             return p;
     return NULL;
 }
@@ -71,8 +76,10 @@ struct proc *proc_get(const char *cid, const char *exec_id, struct error *err)
     pthread_mutex_unlock(&agent.lock);
     if (!c)
         error_set(err, GRPC_NOT_FOUND, "container %s not found", cid);
+    else if (!p && (!exec_id || !*exec_id))
+        error_set(err, GRPC_NOT_FOUND, "Process not found: init process missing");
     else if (!p)
-        error_set(err, GRPC_NOT_FOUND, "process %s not found in container %s", exec_id, cid);
+        error_set(err, GRPC_NOT_FOUND, "Process not found: invalid exec id");
     return p;
 }
 
@@ -142,6 +149,29 @@ int proc_wait(struct proc *p, struct error *err)
         return error_set(err, GRPC_UNAVAILABLE, "process %s is gone: %s", p->exec_id,
                          agent.stopping ? "the agent is stopping" : "its container was removed");
     return status;
+}
+
+void proc_forget(struct proc *p)
+{
+    pthread_mutex_lock(&agent.lock);
+    struct container *c = p->ctr;
+    bool drop = false;
+    if (!p->waited && c) {
+        p->waited = true;
+        if (p != c->procs) {
+            for (struct proc **pp = &c->procs; *pp; pp = &(*pp)->next) {
+                if (*pp == p) {
+                    *pp = p->next;
+                    break;
+                }
+            }
+            proc_unlink_locked(p);
+            drop = true;
+        }
+    }
+    pthread_mutex_unlock(&agent.lock);
+    if (drop)
+        proc_put(p); /* the container's reference */
 }
 
 /* --- the reaper --- */
@@ -221,12 +251,23 @@ static bool all_exited_locked(struct container *c)
 static void container_free(struct container *c)
 {
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
+    storage_release(c->storages, c->n_storages);
     cgroup_remove(c->cgroup);
     if (c->pulled && rm_rf(c->pulled, &err) < 0)
         log_warn("container %s: %s", c->id, err.msg);
     _cleanup_free_ char *dir = xasprintf("%s/%s", agent.cfg.state_dir, c->id);
     if (rm_rf(dir, &err) < 0)
         log_warn("container %s: %s", c->id, err.msg);
+    container_free_fields(c);
+}
+
+void container_free_fields(struct container *c)
+{
+    for (size_t i = 0; i < c->n_storages; i++)
+        free(c->storages[i]);
+    free(c->storages);
+    free(c->term_path);
+    free(c->term_source);
     free(c->id);
     free(c->rootfs);
     free(c->pulled);

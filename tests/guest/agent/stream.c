@@ -96,7 +96,7 @@ int stdio_close_stdin(struct proc *p, struct error *err)
 int stdio_resize(struct proc *p, unsigned rows, unsigned cols, struct error *err)
 {
     if (!p->tty)
-        return error_set(err, GRPC_FAILED_PRECONDITION, "process %s has no terminal", p->exec_id);
+        return error_set(err, GRPC_UNAVAILABLE, "no tty"); /* kata-agent's answer */
     struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
     if (ioctl(p->out_fd[0], TIOCSWINSZ, &ws) < 0)
         return error_set_errno(err, errno, "resize the terminal");

@@ -1,16 +1,13 @@
 #include "tar.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -136,49 +133,9 @@ static char *clean_path(const char *p)
     return s;
 }
 
-static int openat2_in_root(int root, const char *path, int flags)
-{
-    struct open_how how = {.flags = (uint64_t)flags,
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-    return (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
-}
-
 static int open_dir(int root, const char *path)
 {
     return openat2_in_root(root, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
-/* Makes each missing directory of the relative `path`, parent first, and opens it. */
-static int make_dirs(int root, char *path)
-{
-    for (char *s = path;;) {
-        char *next = strchr(s, '/');
-        if (next)
-            *next = '\0';
-        int d = open_dir(root, path);
-        if (d >= 0) {
-            close(d);
-        } else {
-            char *ps = strrchr(path, '/');
-            int pd;
-            if (ps) {
-                *ps = '\0';
-                pd = open_dir(root, path);
-                *ps = '/';
-            } else {
-                pd = fcntl(root, F_DUPFD_CLOEXEC, 3);
-            }
-            if (pd >= 0) {
-                mkdirat(pd, ps ? ps + 1 : path, 0755);
-                close(pd);
-            }
-        }
-        if (!next)
-            break;
-        *next = '/';
-        s = next + 1;
-    }
-    return open_dir(root, path);
 }
 
 /* The directory holding `path` (created as needed), opened O_PATH; *base is its last part. */
@@ -193,43 +150,11 @@ static int open_parent(int root, char *path, const char **base, struct error *er
     *base = slash + 1;
     int fd = open_dir(root, path);
     if (fd < 0 && errno == ENOENT)
-        fd = make_dirs(root, path);
+        fd = mkdirs_in_root(root, path, 0755, O_PATH);
     if (fd < 0)
         error_set_errno(err, errno, "layer: open directory %s", path);
     *slash = '/';
     return fd;
-}
-
-/* Removes dir_fd/name whatever it is (a directory with its contents). */
-static void remove_at(int dir_fd, const char *name)
-{
-    if (unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT)
-        return;
-    char link[64], path[4096];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", dir_fd);
-    ssize_t n = readlink(link, path, sizeof(path) - 1);
-    if (n <= 0)
-        return;
-    path[n] = '\0';
-    _cleanup_free_ char *full = xasprintf("%s/%s", path, name);
-    rm_rf(full, NULL);
-}
-
-static void clear_dir(int dir_fd)
-{
-    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            remove_at(dir_fd, e->d_name);
-    closedir(d);
 }
 
 static int write_file(int pfd, const char *base, const struct entry *e, gzFile gz,

@@ -1,0 +1,454 @@
+#!/bin/bash
+# Kubernetes pods through cocoon, driven as the kubelet drives containerd's CRI v1 API
+# (tests/e2e/lib/cri.py), on containerd 1.6, 1.7 or 2.1 (tests/e2e/lib/cri-containerd.sh: a private
+# containerd with CRI on, a CNI bridge from Debian's plugins). containerd's cocoon runtimes are
+# the documented node configuration (configs/containerd-cocoon.toml, or containerd2-cocoon.toml
+# for 2.x) with ConfigPath pointing at this run's cocoon-dev configuration. Images are pulled in
+# the guest from a registry on the host's loopback.
+#
+# Pod A (handler cocoon-dev; init-data and a policy in its annotations; shareProcessNamespace)
+# runs two containers with what the kubelet gives every pod: a projected ServiceAccount volume,
+# a ConfigMap (updated while the pod runs), an emptyDir shared by both, /dev/shm, a termination
+# message file, a log file. Pod B runs beside it in a VM of its own. Checks: ExecSync (output and
+# exit code), the CRI log, ContainerStats, hostname, the volumes, the shared namespaces,
+# StopContainer (graceful, and forced after the grace period), the termination message, the
+# pods' removal, and nothing left behind (domains, shims, network namespaces, state).
+#
+#   run-cri.sh VERSION SHIM VMLINUX INITRAMFS CONFIGS_DIR COCOONCTL CACHE_DIR
+#
+# VERSION is 1.6, 1.7 or 2.1. CACHE_DIR keeps the downloaded containerd packages, the CRI
+# api.proto and the images between runs. TAP on stdout; E2E_KEEP=1 keeps the run's files.
+set -uo pipefail
+
+{
+
+if [ $# -ne 7 ]; then
+    echo "usage: $0 VERSION SHIM VMLINUX INITRAMFS CONFIGS_DIR COCOONCTL CACHE_DIR" >&2
+    exit 2
+fi
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/proc.sh
+. "$HERE/lib/proc.sh"
+exec </dev/null
+
+if [ "$(id -u)" != 0 ]; then
+    echo "1..0 # SKIP needs root (containerd, libvirtd, QEMU)"
+    exit 0
+fi
+
+# The checks run in a session of their own: meson's SIGKILL must not cut the cleanup short.
+e2e_own_session "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
+
+WANT_VERSION=$1
+SHIM=$(realpath -m "$2")
+VMLINUX=$(realpath -m "$3")
+INITRAMFS=$(realpath -m "$4")
+CONFIGS_DIR=$(realpath -m "$5")
+COCOONCTL=$(realpath -m "$6")
+CACHE_DIR=$(realpath -m "$7")
+
+# shellcheck source-path=SCRIPTDIR source=lib/daemons.sh
+. "$HERE/lib/daemons.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
+. "$HERE/lib/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
+. "$HERE/lib/registry.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
+. "$HERE/lib/cocoon.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/cri-containerd.sh
+. "$HERE/lib/cri-containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/tap.sh
+. "$HERE/lib/tap.sh"
+
+HANDLER=cocoon-dev
+T_POD=240   # RunPodSandbox boots a VM under TCG
+T_CREATE=240 # CreateContainer pulls the image in the guest
+T_EXEC=60
+PODS=()     # pod ids, for the cleanup of their domains
+
+E2E_TMPDIR=$(mktemp -d /tmp/cocoon-cri-XXXXXX)
+chmod 0755 "$E2E_TMPDIR" # QEMU (libvirt-qemu) binds sockets under state_dir
+T=$E2E_TMPDIR
+OUT=$T/out
+COCOON_DIR=$T/cocoon
+COCOON_CFG=$COCOON_DIR/cocoon.toml
+STATE_DIR=$T/s # short: QEMU binds <state_dir>/<64-char pod id>/agent.sock (108 bytes at most)
+KUBELET=$T/kubelet                  # volumes laid out as the kubelet lays them out
+mkdir -p "$OUT" "$COCOON_DIR/config.d" "$STATE_DIR" "$KUBELET/pods" "$T/logs-a" "$T/logs-b"
+chmod 0755 "$STATE_DIR"
+E2E_CTD_LOG=/dev/null # tap.sh's begin counts its lines; containerd's log once it runs
+NETNS_BEFORE=$(ls /run/netns 2>/dev/null)
+
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+    local rc=$? pod f
+    set +e
+    trap - INT TERM
+    cri_containerd_stop >/dev/null 2>&1
+    for pod in "${PODS[@]}"; do
+        e2e_destroy_domains "cocoon-$pod"
+        rm -f /var/log/libvirt/qemu/cocoon-"$pod".log
+    done
+    e2e_registry_stop
+    e2e_stop_daemons
+    if [ -n "${E2E_KEEP:-}" ]; then
+        e2e_log "E2E_KEEP: the run's files stay in $T"
+    else
+        rm -rf --one-file-system "$T"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# containerd's warnings and errors (the shim's among them), for diagnostics.
+diag_warnings() {
+    grep -E 'level=(warning|error)' "${CRI_CTD_LOG:-/dev/null}" >"$OUT/warnings" 2>/dev/null
+    diag_file "containerd log, warnings and errors" "$OUT/warnings" "${1:-20}"
+}
+
+# fail DESCRIPTION: a failed check that makes the rest pointless.
+fail() {
+    tap 1 "$1"
+    diag_warnings 30
+    echo "1..$N"
+    exit 1
+}
+
+diag_pod() { # POD: the VM's console and containerd's warnings
+    diag_file "console of $1" "$STATE_DIR/$1/console.log" 30
+    diag_warnings
+}
+
+echo "# containerd $WANT_VERSION, shim $SHIM"
+
+# --- setup ---
+
+begin
+e2e_install_packages >&2
+e2e_registry_install >&2
+if ! cri_install >&2 || ! cri_prepare "$WANT_VERSION" "$CACHE_DIR" >&2; then
+    fail "prepare containerd $WANT_VERSION, the CRI api and the images in $CACHE_DIR"
+fi
+e2e_start_daemons >&2 || fail "virtlogd and libvirtd start"
+e2e_registry_start "$T/registry" 5000 >&2 || fail "docker-registry starts"
+IMAGE=$E2E_REG_ADDR/busybox-local:latest
+mkdir -p "$T/oci" && tar -xf "$CRI_BUSYBOX_TAR" -C "$T/oci" &&
+    e2e_registry_push "$T/oci:latest" busybox-local:latest >"$OUT/push" 2>&1 ||
+    fail "push the busybox image to $E2E_REG_ADDR"
+
+e2e_cocoon_config --debug --annotations "$COCOON_DIR" "$CONFIGS_DIR" "$VMLINUX" "$INITRAMFS" \
+    "$STATE_DIR" e2e || fail "write cocoon's configuration in $COCOON_DIR"
+
+# The node's documented containerd configuration for cocoon, with this run's cocoon-dev config.
+if cri_is_v2; then snippet=$CONFIGS_DIR/containerd2-cocoon.toml; else snippet=$CONFIGS_DIR/containerd-cocoon.toml; fi
+EXTRA=$(sed "s|ConfigPath = \"/etc/cocoon/cocoon-dev.toml\"|ConfigPath = \"$COCOON_CFG\"|" "$snippet")
+grep -q "ConfigPath = \"$COCOON_CFG\"" <<<"$EXTRA" || fail "the runtime snippet $snippet names cocoon-dev's ConfigPath"
+cri_containerd_start "$T/ctd" "$EXTRA" "$(dirname "$SHIM")" >&2 ||
+    fail "containerd $WANT_VERSION starts with CRI and cocoon's runtimes"
+E2E_CTD_LOG=$CRI_CTD_LOG
+cri_ctr 60 images tag "$CRI_BUSYBOX_IMAGE" "$IMAGE" >/dev/null ||
+    fail "tag the busybox image as $IMAGE in containerd"
+tap 0 "setup: containerd $(cri --field runtime_version version) with $snippet, registry $E2E_REG_ADDR"
+
+# --- pod A's files, as the kubelet makes them ---
+
+UID_A=cocoon-a-$$
+VOL=$KUBELET/pods/$UID_A/volumes
+# atomic_write DIR KEY=VALUE...: the kubelet's atomic writer: a timestamped dir with the files,
+# `..data` pointing at it (swapped by a rename), and one symlink per key.
+atomic_write() {
+    local dir=$1 ts kv
+    shift
+    ts=..$(date +%Y_%m_%d_%H_%M_%S).$RANDOM
+    mkdir -p "$dir/$ts"
+    for kv in "$@"; do
+        printf '%s' "${kv#*=}" >"$dir/$ts/${kv%%=*}"
+        ln -sfn "..data/${kv%%=*}" "$dir/${kv%%=*}"
+    done
+    ln -sfn "$ts" "$dir/..data_tmp"
+    mv -T "$dir/..data_tmp" "$dir/..data"
+}
+SA=$VOL/kubernetes.io~projected/kube-api-access-cocoon
+CFG=$VOL/kubernetes.io~configmap/cocoon-config
+CACHE=$VOL/kubernetes.io~empty-dir/cache
+TERMLOG=$KUBELET/pods/$UID_A/containers/app/termination-log
+mkdir -p "$SA" "$CFG" "$CACHE" "$(dirname "$TERMLOG")"
+TOKEN=token-$RANDOM$RANDOM
+atomic_write "$SA" "token=$TOKEN" "namespace=default" "ca.crt=-----BEGIN CERTIFICATE-----"
+atomic_write "$CFG" "greeting=hello"
+: >"$TERMLOG"
+chmod 0666 "$TERMLOG"
+
+# Init-data and a policy, in the pod's annotations as a CoCo pod carries them.
+cat >"$T/initdata.toml" <<EOF
+version = "0.1.0"
+algorithm = "sha256"
+
+[data]
+"cocoon-e2e.run" = "cri-$$"
+EOF
+INITDATA=$("$COCOONCTL" initdata annotate "$T/initdata.toml") || fail "cocoonctl initdata annotate"
+POLICY=$(base64 -w0 <<'EOF'
+package agent_policy
+
+default CreateContainerRequest := true
+default ExecProcessRequest := true
+default GetDiagnosticDataRequest := true
+EOF
+)
+
+cat >"$T/pod-a.json" <<EOF
+{
+  "metadata": {"name": "cocoon-a", "namespace": "default", "uid": "$UID_A"},
+  "hostname": "cocoon-a",
+  "log_directory": "$T/logs-a",
+  "dns_config": {"servers": ["$CRI_GATEWAY"], "searches": ["cocoon.test"], "options": ["ndots:2"]},
+  "annotations": {"io.katacontainers.config.hypervisor.cc_init_data": "$INITDATA",
+                  "io.katacontainers.config.agent.policy": "$POLICY"},
+  "linux": {
+    "cgroup_parent": "$CRI_CGROUP_PARENT",
+    "security_context": {"namespace_options": {"network": "POD", "pid": "POD", "ipc": "POD"}}
+  }
+}
+EOF
+# app: says bye in its termination message on SIGTERM; peer ignores SIGTERM.
+cat >"$T/app.json" <<EOF
+{
+  "metadata": {"name": "app"},
+  "image": {"image": "$IMAGE"},
+  "command": ["/bin/sh", "-c", "echo app-started; trap 'echo bye-from-app > /dev/termination-log; exit 0' TERM; while :; do sleep 1; done"],
+  "mounts": [
+    {"container_path": "/var/run/secrets/kubernetes.io/serviceaccount", "host_path": "$SA", "readonly": true},
+    {"container_path": "/etc/config", "host_path": "$CFG", "readonly": true},
+    {"container_path": "/cache", "host_path": "$CACHE"},
+    {"container_path": "/dev/termination-log", "host_path": "$TERMLOG"}
+  ],
+  "annotations": {"io.kubernetes.container.terminationMessagePath": "/dev/termination-log",
+                  "io.kubernetes.container.terminationMessagePolicy": "File"},
+  "log_path": "app.log",
+  "linux": {"security_context": {"namespace_options": {"network": "POD", "pid": "POD", "ipc": "POD"}}}
+}
+EOF
+cat >"$T/peer.json" <<EOF
+{
+  "metadata": {"name": "peer"},
+  "image": {"image": "$IMAGE"},
+  "command": ["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
+  "mounts": [{"container_path": "/cache", "host_path": "$CACHE"}],
+  "log_path": "peer.log",
+  "linux": {"security_context": {"namespace_options": {"network": "POD", "pid": "POD", "ipc": "POD"}}}
+}
+EOF
+
+# --- pod A ---
+
+begin
+POD_A=$(cri --timeout "$T_POD" runp --runtime "$HANDLER" "$T/pod-a.json") ||
+    { diag_pod "${POD_A:-?}"; fail "RunPodSandbox (handler $HANDLER)"; }
+PODS+=("$POD_A")
+state=$(cri --field state inspectp "$POD_A")
+ip=$(cri --field network.ip inspectp "$POD_A")
+domains=$(virsh -q -c "$E2E_LIBVIRT_URI" list --name | grep -c "^cocoon-$POD_A$")
+[ "$state" = SANDBOX_READY ] && [ "$domains" = 1 ] && [ -n "$ip" ]
+st=$?
+tap $st "RunPodSandbox: pod A ${POD_A:0:12} $state in VM cocoon-${POD_A:0:12}…, pod IP $ip"
+[ $st = 0 ] || diag_pod "$POD_A"
+
+begin
+xml=$(virsh -q -c "$E2E_LIBVIRT_URI" dumpxml "cocoon-$POD_A" 2>&1)
+grep -q "<serial>initdata</serial>" <<<"$xml" &&
+    grep -q "cocoon-test-agent: initdata algorithm=sha256" "$STATE_DIR/$POD_A/console.log"
+tap $? "pod A's init-data reached the guest (initdata disk, the agent read it)"
+
+begin
+APP=$(cri --timeout "$T_CREATE" create "$POD_A" "$T/app.json" "$T/pod-a.json") &&
+    PEER=$(cri --timeout "$T_CREATE" create "$POD_A" "$T/peer.json" "$T/pod-a.json") &&
+    cri start "$APP" && cri start "$PEER"
+rc=$?
+[ $rc = 0 ] && [ "$(cri --field state inspect "$APP")" = CONTAINER_RUNNING ] &&
+    [ "$(cri --field state inspect "$PEER")" = CONTAINER_RUNNING ]
+st=$?
+tap $st "CreateContainer, StartContainer: app and peer RUNNING (images pulled in the guest)"
+[ $st = 0 ] || { diag_pod "$POD_A"; fail "the pod's containers do not run"; }
+
+ex() { cri --timeout "$T_EXEC" exec-sync "$1" "$T_EXEC" -- "${@:2}"; }
+
+begin
+out=$(ex "$APP" echo hello-exec)
+ex "$APP" sh -c 'echo to-stderr >&2; exit 3' 2>"$OUT/err"
+rc=$?
+[ "$out" = hello-exec ] && [ "$rc" = 3 ] && [ "$(cat "$OUT/err")" = to-stderr ]
+tap $? "ExecSync: output [$out]; exit code $rc with stderr [$(cat "$OUT/err")]"
+
+begin
+for ((i = 0; i < 50; i++)); do
+    grep -q ' stdout F app-started$' "$T/logs-a/app.log" 2>/dev/null && break
+    sleep 0.2
+done
+grep -q ' stdout F app-started$' "$T/logs-a/app.log"
+tap $? "the CRI log file: app.log in the pod's log directory has app-started"
+
+begin
+h=$(ex "$APP" hostname)
+r=$(ex "$APP" cat /etc/resolv.conf | tr '\n' ' ')
+[ "$h" = cocoon-a ] && [[ $r == *"nameserver $CRI_GATEWAY"* ]] && [[ $r == *"search cocoon.test"* ]]
+tap $? "hostname [$h] and resolv.conf [$r] are the pod's"
+
+begin
+tok=$(ex "$APP" cat /var/run/secrets/kubernetes.io/serviceaccount/token)
+link=$(ex "$APP" readlink /var/run/secrets/kubernetes.io/serviceaccount/token)
+ns=$(ex "$APP" cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)
+[ "$tok" = "$TOKEN" ] && [ "$link" = ..data/token ] && [ "$ns" = default ]
+tap $? "projected ServiceAccount volume: token, namespace, the atomic-writer layout (token -> $link)"
+
+begin
+g=$(ex "$APP" cat /etc/config/greeting)
+atomic_write "$CFG" "greeting=hello-again"
+for ((i = 0; i < 40; i++)); do
+    g2=$(ex "$APP" cat /etc/config/greeting)
+    [ "$g2" = hello-again ] && break
+    sleep 0.5
+done
+[ "$g" = hello ] && [ "$g2" = hello-again ]
+tap $? "ConfigMap volume: [$g], and after the kubelet updates it [$g2]"
+
+begin
+ex "$APP" sh -c 'echo from-app > /cache/note && echo shm-from-app > /dev/shm/note' &&
+    c=$(ex "$PEER" cat /cache/note) && s=$(ex "$PEER" cat /dev/shm/note)
+[ "${c:-}" = from-app ] && [ "${s:-}" = shm-from-app ]
+tap $? "emptyDir and /dev/shm shared by the pod's containers: [${c:-}] [${s:-}]"
+
+begin
+# shareProcessNamespace: the pause process is pid 1 and the peer's processes are visible.
+one=$(ex "$APP" cat /proc/1/cmdline | tr '\0' ' ')
+procs=$(ex "$APP" ps -o args | grep -c 'while :' || true)
+[[ $one != "/bin/sh -c"* ]] && [ "$procs" -ge 2 ]
+tap $? "shared pid namespace: pid 1 is [$one], $procs container loops visible"
+
+begin
+st=$(cri stats "$APP")
+sid=$(cri --field attributes.id stats "$APP")
+[ "$sid" = "$APP" ] && [[ $st == *memory* ]]
+tap $? "ContainerStats: ${sid:0:12} has memory figures"
+
+begin
+# Volumes that cannot reach the guest: a socket (no such file in the guest) and a tree over the
+# copy limit (64 MiB by default). Each creation fails naming the mount; nothing else changes.
+BAD=$VOL/kubernetes.io~host-path
+mkdir -p "$BAD/sock" "$BAD/big"
+/usr/bin/python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+    "$BAD/sock/agent.sock"
+truncate -s 65M "$BAD/big/blob"
+bad_volume() { # NAME HOST_DIR: StartContainer (where CRI creates the task) fails; its error on
+    local id rc # stdout; the container is removed
+    cat >"$T/bad-$1.json" <<EOJ
+{"metadata": {"name": "bad-$1"}, "image": {"image": "$IMAGE"}, "command": ["/bin/true"],
+ "mounts": [{"container_path": "/mnt/$1", "host_path": "$2"}],
+ "linux": {"security_context": {"namespace_options": {"network": "POD", "pid": "POD", "ipc": "POD"}}}}
+EOJ
+    id=$(cri --timeout "$T_CREATE" create "$POD_A" "$T/bad-$1.json" "$T/pod-a.json") || return 1
+    ! cri --timeout "$T_CREATE" start "$id" 2>&1 >/dev/null
+    rc=$?
+    cri rm "$id" >/dev/null || rc=1
+    return $rc
+}
+e1=$(bad_volume sock "$BAD/sock") && e2=$(bad_volume big "$BAD/big") &&
+    [[ $e1 == *"mount /mnt/sock: "*"agent.sock is a socket"* ]] &&
+    [[ $e2 == *"mount /mnt/big: "*"copy_volume_limit_mib"* ]] &&
+    [ "$(cri ps -a --pod "$POD_A" -q | wc -l)" = 2 ] &&
+    [ "$(ex "$APP" echo still-here)" = still-here ]
+st=$?
+tap $st "volumes that cannot be copied fail their container, naming the mount; the pod runs on"
+[ $st = 0 ] || diag "socket: ${e1:-created}" "over the limit: ${e2:-created}"
+
+# --- pod B, beside A: what the kubelet asks without shareProcessNamespace (pid CONTAINER) ---
+
+UID_B=cocoon-b-$$
+cat >"$T/pod-b.json" <<EOF
+{
+  "metadata": {"name": "cocoon-b", "namespace": "default", "uid": "$UID_B"},
+  "hostname": "cocoon-b",
+  "log_directory": "$T/logs-b",
+  "linux": {
+    "cgroup_parent": "$CRI_CGROUP_PARENT",
+    "security_context": {"namespace_options": {"network": "POD", "pid": "CONTAINER", "ipc": "POD"}}
+  }
+}
+EOF
+cat >"$T/solo.json" <<EOF
+{
+  "metadata": {"name": "solo"},
+  "image": {"image": "$IMAGE"},
+  "command": ["/bin/sh", "-c", "while :; do sleep 1; done"],
+  "log_path": "solo.log",
+  "linux": {"security_context": {"namespace_options": {"network": "POD", "pid": "CONTAINER", "ipc": "POD"}}}
+}
+EOF
+
+begin
+POD_B=$(cri --timeout "$T_POD" runp --runtime "$HANDLER" "$T/pod-b.json") && PODS+=("$POD_B") &&
+    SOLO=$(cri --timeout "$T_CREATE" create "$POD_B" "$T/solo.json" "$T/pod-b.json") &&
+    cri start "$SOLO"
+rc=$?
+doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --name | grep -c -e "^cocoon-$POD_A$" -e "^cocoon-${POD_B:-x}$")
+one=$(ex "${SOLO:-x}" cat /proc/1/cmdline | tr '\0' ' ')
+hb=$(ex "${SOLO:-x}" hostname)
+[ $rc = 0 ] && [ "$doms" = 2 ] && [[ $one == "/bin/sh -c"* ]] && [ "$hb" = cocoon-b ]
+st=$?
+tap $st "pod B runs beside A in a VM of its own ($doms domains); its own pid namespace (pid 1 [$one]), hostname [$hb]"
+[ $st = 0 ] || diag_pod "${POD_B:-x}"
+
+# --- stopping ---
+
+begin
+t0=$(date +%s%N)
+cri stop "$APP" 10
+ms=$((($(date +%s%N) - t0) / 1000000))
+st=$(cri --field state inspect "$APP")
+ec=$(cri --field exit_code inspect "$APP")
+msg=$(cat "$TERMLOG")
+[ "$st" = CONTAINER_EXITED ] && [ "$ec" = 0 ] && [ "$ms" -lt 8000 ] && [ "$msg" = bye-from-app ]
+tap $? "StopContainer app (SIGTERM, timeout 10): $st, exit code $ec in $ms ms; termination message [$msg]"
+
+begin
+t0=$(date +%s%N)
+cri stop "$PEER" 2
+ms=$((($(date +%s%N) - t0) / 1000000))
+st=$(cri --field state inspect "$PEER")
+ec=$(cri --field exit_code inspect "$PEER")
+[ "$st" = CONTAINER_EXITED ] && [ "$ec" = 137 ] && [ "$ms" -ge 1500 ]
+tap $? "StopContainer peer (ignores SIGTERM, timeout 2): $st, exit code $ec after $ms ms"
+
+begin
+cri rm "$APP" && cri rm "$PEER" && cri stopp "$POD_A" && cri rmp "$POD_A"
+rc=$?
+sleep 1
+gone=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name | grep -c "^cocoon-$POD_A$")
+[ $rc = 0 ] && [ "$gone" = 0 ] && [ ! -e "$STATE_DIR/$POD_A" ]
+tap $? "RemoveContainer, StopPodSandbox, RemovePodSandbox: pod A's VM and state are gone"
+
+begin
+cri stopp "$POD_B" && cri rmp "$POD_B" && [ -z "$(cri pods -q)" ] && [ -z "$(cri ps -a -q)" ]
+tap $? "StopPodSandbox, RemovePodSandbox of pod B with its container running"
+
+begin
+sleep 1
+doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name | grep -c '^cocoon-')
+shims=$(e2e_pids_with "-address $CRI_CTD_ADDRESS" | wc -l)
+state=$(ls -A "$STATE_DIR")
+[ "$doms" = 0 ] && [ "$shims" = 0 ] && [ -z "$state" ]
+tap $? "nothing left of the pods: $doms domains, $shims shims, state dir [$state]"
+
+begin
+cri_containerd_stop >&2
+left=$(cri_leftovers)
+[ -z "$left" ] && [ "$(ls /run/netns 2>/dev/null)" = "$NETNS_BEFORE" ]
+tap $? "containerd stopped: no network namespace, link, mount or process left"
+[ -z "$left" ] || diag "$left"
+
+echo "1..$N"
+[ "$FAILED" = 0 ]
+exit
+
+}
