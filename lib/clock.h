@@ -5,6 +5,8 @@
 
 /* CLOCK_MONOTONIC now, in milliseconds. */
 int64_t now_ms(void);
+/* The same in microseconds, for measuring. */
+int64_t now_us(void);
 
 /* Milliseconds from now to deadline (a now_ms() value) as poll(2) takes them: 0 once it has
  * passed, at most 1000000. */

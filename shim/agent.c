@@ -8,9 +8,11 @@
 #include "google/protobuf/empty.pb-c.h"
 #include "kata/health.pb-c.h"
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/xalloc.h"
 #include "ttrpc/client.h"
 #include "ttrpc/dial.h"
+#include "shim/timing.h"
 
 #define AGENT_SERVICE "grpc.AgentService"
 #define HEALTH_SERVICE "grpc.Health"
@@ -24,7 +26,9 @@ struct agent {
 int agent_connect(const char *address, int64_t dial_timeout_ms, const struct agent_timeouts *t,
                   struct agent **out, struct error *err)
 {
+    int64_t since = now_us();
     int fd = ttrpc_dial(address, dial_timeout_ms, err);
+    timing_add_wait(TIMING_GUEST_BOOT, since);
     if (fd < 0)
         return error_wrap(err, "connect to the agent at %s", address);
     struct agent *a = xcalloc(1, sizeof(*a));
@@ -88,8 +92,10 @@ static int call(struct agent *a, const char *service, const char *method,
     ProtobufCMessage *ignored = NULL;
     if (!resp_desc)
         resp_desc = &google__protobuf__empty__descriptor;
+    int64_t since = now_us();
     int r = ttrpc_client_call(a->client, service, method, req, resp_desc, resp ? resp : &ignored,
                               timeout_ms, NULL, 0, err);
+    timing_add_wait(TIMING_AGENT, since);
     if (ignored)
         protobuf_c_message_free_unpacked(ignored, NULL);
     if (r < 0 && names_lost_code(err->code))

@@ -26,6 +26,14 @@
     rmi IMAGE                        RemoveImage
     gen                              only compiles api.proto; prints the dir of the Python code
 
+For the benchmarks (tests/bench/run-cri-bench.sh), timed in one process so that Python's start
+is not part of the figures; each prints JSON:
+    pod-start POD CONTAINER [--runtime HANDLER]
+                                     RunPodSandbox, CreateContainer, StartContainer, then
+                                     ContainerStatus until RUNNING: ids and milliseconds of each
+                                     step (the pod stays; stopp/rmp it)
+    exec-bench ID N -- CMD...        N ExecSyncs (exit code 0 expected): milliseconds of each
+
 POD and CONTAINER are JSON objects in CRI's field names (PodSandboxConfig, ContainerConfig:
 metadata, hostname, log_directory, dns_config, linux.security_context.namespace_options, image,
 command, args, mounts, log_path, ...), given as a file name, `-` for stdin, or the JSON text
@@ -51,6 +59,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 EXEC_FAILED = 125
 
@@ -246,6 +255,10 @@ def main():
     p = cmd("exec-sync", "id")
     p.add_argument("exec_timeout", type=int, metavar="TIMEOUT")
     p.add_argument("argv", nargs=argparse.REMAINDER)
+    cmd("pod-start", "pod", "container").add_argument("--runtime", default="", metavar="HANDLER")
+    p = cmd("exec-bench", "id")
+    p.add_argument("n", type=int)
+    p.add_argument("argv", nargs=argparse.REMAINDER)
     cmd("pull", "image").add_argument("--pod", default="")
     cmd("image-status", "image")
     cmd("rmi", "image")
@@ -351,6 +364,39 @@ def main():
         if not r.HasField("image"):
             die(f"image-status: {a.image}: no such image")
         dump(to_dict(r.image))
+    elif a.cmd == "pod-start":
+        pod = read_json(a.pod)
+        t0 = time.monotonic()
+        r = c.call(rt, "RunPodSandbox", m("RunPodSandboxRequest", {
+            "config": pod, "runtime_handler": a.runtime}))
+        pod_id, t1 = r.pod_sandbox_id, time.monotonic()
+        r = c.call(rt, "CreateContainer", m("CreateContainerRequest", {
+            "pod_sandbox_id": pod_id, "config": read_json(a.container), "sandbox_config": pod}))
+        cid, t2 = r.container_id, time.monotonic()
+        c.call(rt, "StartContainer", m("StartContainerRequest", {"container_id": cid}))
+        t3 = time.monotonic()
+        while True:
+            r = c.call(rt, "ContainerStatus", m("ContainerStatusRequest", {"container_id": cid}))
+            if r.status.state == pb.CONTAINER_RUNNING:
+                break
+            if time.monotonic() - t0 > c.timeout:
+                die(f"pod-start: container {cid} is not running after {c.timeout} s")
+            time.sleep(0.001)
+        t4 = time.monotonic()
+        ms = lambda a_, b_: round((b_ - a_) * 1000, 3)
+        dump({"pod_id": pod_id, "container_id": cid, "runp_ms": ms(t0, t1),
+              "create_ms": ms(t1, t2), "start_ms": ms(t2, t3), "total_ms": ms(t0, t4)})
+    elif a.cmd == "exec-bench":
+        argv = a.argv[1:] if a.argv[:1] == ["--"] else a.argv
+        req = m("ExecSyncRequest", {"container_id": a.id, "cmd": argv, "timeout": 0})
+        out = []
+        for _ in range(a.n):
+            t0 = time.monotonic()
+            r = c.call(rt, "ExecSync", req)
+            out.append(round((time.monotonic() - t0) * 1000, 3))
+            if r.exit_code != 0:
+                die(f"exec-bench: {argv} exited {r.exit_code}: {r.stderr!r}")
+        dump({"ms": out})
     elif a.cmd == "rmi":
         c.call(im, "RemoveImage", m("RemoveImageRequest", {"image": {"image": a.image}}))
 
