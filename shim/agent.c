@@ -138,6 +138,44 @@ int agent_create_sandbox(struct agent *a, const Grpc__CreateSandboxRequest *req,
     return call_agent(a, "CreateSandbox", &req->base, err);
 }
 
+int agent_update_interface(struct agent *a, Types__Interface *iface, struct error *err)
+{
+    Grpc__UpdateInterfaceRequest req = GRPC__UPDATE_INTERFACE_REQUEST__INIT;
+    req.interface = iface;
+    ProtobufCMessage *resp = NULL; /* the interface as configured: nothing the shim needs */
+    if (call(a, AGENT_SERVICE, "UpdateInterface", &req.base, &types__interface__descriptor, &resp,
+             a->t.request_ms, err) < 0)
+        return -1;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
+}
+
+int agent_update_routes(struct agent *a, Types__Route **routes, size_t n, struct error *err)
+{
+    Grpc__Routes list = GRPC__ROUTES__INIT;
+    list.routes = routes;
+    list.n_routes = n;
+    Grpc__UpdateRoutesRequest req = GRPC__UPDATE_ROUTES_REQUEST__INIT;
+    req.routes = &list;
+    ProtobufCMessage *resp = NULL; /* the guest's routes now */
+    if (call(a, AGENT_SERVICE, "UpdateRoutes", &req.base, &grpc__routes__descriptor, &resp,
+             a->t.request_ms, err) < 0)
+        return -1;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
+}
+
+int agent_add_arp_neighbors(struct agent *a, Types__ARPNeighbor **neighbors, size_t n,
+                            struct error *err)
+{
+    Grpc__ARPNeighbors list = GRPC__ARPNEIGHBORS__INIT;
+    list.arpneighbors = neighbors;
+    list.n_arpneighbors = n;
+    Grpc__AddARPNeighborsRequest req = GRPC__ADD_ARPNEIGHBORS_REQUEST__INIT;
+    req.neighbors = &list;
+    return call_agent(a, "AddARPNeighbors", &req.base, err);
+}
+
 int agent_destroy_sandbox(struct agent *a, struct error *err)
 {
     Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;

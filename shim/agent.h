@@ -34,6 +34,12 @@ void agent_free(struct agent *a);
 int agent_health_check(struct agent *a, struct error *err);
 int agent_set_policy(struct agent *a, const char *policy, struct error *err);
 int agent_create_sandbox(struct agent *a, const Grpc__CreateSandboxRequest *req, struct error *err);
+/* The pod's network (pod-net.h), before CreateSandbox: one UpdateInterface per interface, then
+ * one UpdateRoutes and one AddARPNeighbors. */
+int agent_update_interface(struct agent *a, Types__Interface *iface, struct error *err);
+int agent_update_routes(struct agent *a, Types__Route **routes, size_t n, struct error *err);
+int agent_add_arp_neighbors(struct agent *a, Types__ARPNeighbor **neighbors, size_t n,
+                            struct error *err);
 int agent_destroy_sandbox(struct agent *a, struct error *err);
 /* Returns the response; the caller frees it with protobuf_c_message_free_unpacked. */
 int agent_get_guest_details(struct agent *a, Grpc__GuestDetailsResponse **out, struct error *err);

@@ -20,6 +20,7 @@
 #include "shim/bundle.h"
 #include "shim/commands.h"
 #include "shim/config.h"
+#include "shim/pod-net.h"
 #include "shim/sandbox-vm.h"
 #include "shim/shim-socket.h"
 #include "vmm/vm-helper.h"
@@ -129,7 +130,8 @@ static int destroy_domain(const struct config *cfg, const char *domain)
 }
 
 /* Removes what a sandbox owns: its daemon (first, so that it is not around to react to its VM
- * going away), its domain, its state directory and its dead socket. */
+ * going away), its domain, the taps and filters of its network, its state directory and its
+ * dead socket. */
 static void delete_sandbox(const struct shim_flags *f, const char *bundle, const char *domain,
                            bool domain_gone)
 {
@@ -138,6 +140,7 @@ static void delete_sandbox(const struct shim_flags *f, const char *bundle, const
     if (!domain_gone)
         destroy_domain(cfg, domain);
     _cleanup_free_ char *state_dir = sandbox_state_dir(cfg, f->id);
+    pod_net_unplumb_recorded(state_dir);
     remove_tree(state_dir);
     remove_dead_socket(f);
 }

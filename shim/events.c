@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/subprocess.h"
 #include "lib/xalloc.h"
+#include "lib/thread.h"
 #include "ttrpc/client.h"
 #include "ttrpc/dial.h"
 
@@ -411,11 +412,7 @@ static bool start_sender(struct publisher *p)
         log_error("events: eventfd: %s; events will only be logged", strerror(errno));
         return false;
     }
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, SENDER_STACK);
-    int r = pthread_create(&p->thread, &attr, run_sender, p);
-    pthread_attr_destroy(&attr);
+    int r = thread_start(&p->thread, SENDER_STACK, run_sender, p);
     if (r != 0) {
         log_error("events: start the sender thread: %s; events will only be logged", strerror(r));
         close(p->wake_fd);

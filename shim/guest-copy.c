@@ -17,6 +17,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "lib/thread.h"
 
 #define WATCH_DEBOUNCE_MS 500
 #define WATCH_STACK (128 * 1024)
@@ -355,11 +356,7 @@ static int start(struct guest_watch *w, struct error *err)
     w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->inotify_fd < 0 || w->stop_fd < 0)
         return error_set_errno(err, errno, "watch volumes");
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, WATCH_STACK);
-    int e = pthread_create(&w->thread, &attr, watch_main, w);
-    pthread_attr_destroy(&attr);
+    int e = thread_start(&w->thread, WATCH_STACK, watch_main, w);
     if (e != 0)
         return error_set_errno(err, e, "watch volumes: start a thread");
     w->started = true;

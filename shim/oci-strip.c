@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "annotations/pod.h"
+#include "lib/xalloc.h"
 #include "shim/oci.h"
 
 static void free_message(void *m)
@@ -43,15 +44,21 @@ void oci_strip_resources(Grpc__LinuxResources *r)
 /* The guest makes its own network, cgroup and time namespaces; a path names a host namespace.
  * The pid namespace is the agent's to give (a new one per container, or the sandbox's shared
  * one): Kata removes the entry, and a path in it is how containerd says the pod shares one
- * (shareProcessNamespace). Returns whether it did. */
-static bool strip_namespaces(Grpc__Linux *l)
+ * (shareProcessNamespace). The network namespace's path is the pod's network, which the shim
+ * mirrors into the VM (pod-net.h). */
+static void strip_namespaces(Grpc__Linux *l, struct oci_spec_facts *facts)
 {
     size_t kept = 0;
-    bool pid_shared = false;
     for (size_t i = 0; i < l->n_namespaces; i++) {
         Grpc__LinuxNamespace *ns = l->namespaces[i];
+        bool has_path = ns->path && *ns->path;
         if (strcmp(ns->type, "pid") == 0)
-            pid_shared = pid_shared || (ns->path && *ns->path);
+            facts->pid_shared = facts->pid_shared || has_path;
+        if (strcmp(ns->type, "network") == 0) {
+            facts->has_net_ns = true;
+            free(facts->net_ns);
+            facts->net_ns = has_path ? xstrdup(ns->path) : NULL;
+        }
         if (strcmp(ns->type, "network") == 0 || strcmp(ns->type, "cgroup") == 0 ||
             strcmp(ns->type, "time") == 0 || strcmp(ns->type, "pid") == 0) {
             free_message(ns);
@@ -65,7 +72,12 @@ static bool strip_namespaces(Grpc__Linux *l)
         free(l->namespaces);
         l->namespaces = NULL;
     }
-    return pid_shared;
+}
+
+void oci_spec_facts_clear(struct oci_spec_facts *f)
+{
+    free(f->net_ns);
+    *f = (struct oci_spec_facts){0};
 }
 
 struct oci_spec_facts oci_strip_spec(Grpc__Spec *s)
@@ -97,7 +109,7 @@ struct oci_spec_facts oci_strip_spec(Grpc__Spec *s)
     s->linux->seccomp = NULL;
     if (s->linux->resources)
         oci_strip_resources(s->linux->resources);
-    facts.pid_shared = strip_namespaces(s->linux);
+    strip_namespaces(s->linux, &facts);
     return facts;
 }
 

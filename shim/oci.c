@@ -476,6 +476,8 @@ int oci_spec_from_json(const char *json, size_t len, Grpc__Spec **out, struct oc
     struct oci_spec_facts f = oci_strip_spec(*out);
     if (facts)
         *facts = f;
+    else
+        oci_spec_facts_clear(&f);
     return 0;
 }
 

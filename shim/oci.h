@@ -29,7 +29,11 @@
 /* What stripping learned that the spec no longer says. */
 struct oci_spec_facts {
     bool pid_shared; /* the pid namespace had a path: the pod shares one (shareProcessNamespace) */
+    bool has_net_ns; /* there was a network namespace entry (none: the host's network) */
+    char *net_ns;    /* its path, owned; NULL when it had none (a new, empty namespace) */
 };
+
+void oci_spec_facts_clear(struct oci_spec_facts *f);
 
 /* config.json text -> Spec (stripped as above; facts may be NULL). */
 int oci_spec_from_json(const char *json, size_t len, Grpc__Spec **out, struct oci_spec_facts *facts,

@@ -1,13 +1,16 @@
 /* A pod's VM and its agent: started at the sandbox task's Create, torn down when the sandbox
  * task exits or is deleted, or when the VM dies on its own.
  *
- * Start order (kata.md §1.3): VM plan (config + annotations) -> per-sandbox state dir ->
- * libvirt domain (transient, started by cocoon-vm, its QEMU watched through a pidfd) -> agent
- * dial -> Health.Check -> SetPolicy (when the pod carries a policy) -> CreateSandbox (hostname,
- * DNS, the pod's /dev/shm). Any failure undoes what was done: no domain, socket or file is left.
+ * Start order (kata.md §1.3): VM plan (config + annotations) -> per-sandbox state dir -> the
+ * pod's network read and its taps made (pod-net.h) -> libvirt domain (transient, started by
+ * cocoon-vm, its QEMU watched through a pidfd) -> taps moved into the pod's namespace and
+ * mirrored -> agent dial -> Health.Check -> SetPolicy (when the pod carries a policy) ->
+ * UpdateInterface, UpdateRoutes, AddARPNeighbors -> CreateSandbox (hostname, DNS, the pod's
+ * /dev/shm). Any failure undoes what was done: no domain, tap, filter, socket or file is left.
  * CreateSandbox wipes the guest's /run/kata-containers: files are copied in only after it. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "annotations/pod.h"
@@ -21,8 +24,11 @@ struct sandbox;
  * sandbox_stop having been asked for it. Must not block. */
 typedef void (*sandbox_death_fn)(void *user, const char *detail);
 
-/* What CreateSandbox tells the guest, from the sandbox's spec (Kata's startSandbox). */
+/* What the guest gets from the sandbox's spec: its network (pod-net.h), and what CreateSandbox
+ * tells it (Kata's startSandbox). */
 struct sandbox_guest {
+    bool has_netns;       /* the spec has a network namespace entry (none: the host's network) */
+    const char *netns;    /* its path; NULL for a new, empty namespace */
     const char *hostname; /* the spec's, at most 64 bytes of it */
     char *const *dns;     /* the lines of the resolv.conf the spec mounts */
     size_t n_dns;

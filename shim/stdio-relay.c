@@ -19,6 +19,7 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "lib/thread.h"
 #include "shim/stdio-parts.h"
 
 #define CHUNK (32 * 1024) /* Kata's relay buffer; one ReadStdout / WriteStdin at most */
@@ -451,17 +452,13 @@ int stdio_open(const struct stdio_config *cfg, struct stdio **out, struct error 
 static int start_thread(pthread_t *th, const char *name, void *(*fn)(void *), void *arg,
                         struct error *err)
 {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, RELAY_STACK);
     /* Signals belong to the shim's own threads; a SIGPIPE from a dead logger's pipe stays
      * pending here instead of killing the shim (see consume_sigpipe). */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(th, &attr, fn, arg);
+    int e = thread_start(th, RELAY_STACK, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
     if (e != 0)
         return error_set_errno(err, e, "stdio: start the %s thread", name);
     return 0;

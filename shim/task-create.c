@@ -36,6 +36,7 @@ static void create_plan_free(struct create_plan *c)
 {
     free(c->json);
     pod_annotations_free(&c->anns);
+    oci_spec_facts_clear(&c->facts);
     if (c->spec)
         protobuf_c_message_free_unpacked(&c->spec->base, NULL);
 }
@@ -130,6 +131,8 @@ static int start_sandbox(struct pod *pod, const char *id, const struct create_pl
     size_t n_dns;
     char **dns = sandbox_dns(c->spec, &n_dns);
     struct sandbox_guest guest = {
+        .has_netns = c->facts.has_net_ns,
+        .netns = c->facts.net_ns,
         .hostname = c->spec->hostname,
         .dns = dns,
         .n_dns = n_dns,
@@ -219,6 +222,21 @@ static void set_root_path(Grpc__Spec *spec, const char *cid)
     spec->root->path = xasprintf("/run/kata-containers/%s/rootfs", cid);
 }
 
+/* Kata's runtime names the pod's network namespace on the sandbox container's spec, and
+ * genpolicy's rules require it there (and only there). */
+#define ANNOTATION_NETNS "nerdctl/network-namespace"
+
+static void set_netns_annotation(Grpc__Spec *spec, const char *netns)
+{
+    Grpc__Spec__AnnotationsEntry *e = xmalloc(sizeof(*e));
+    *e = (Grpc__Spec__AnnotationsEntry)GRPC__SPEC__ANNOTATIONS_ENTRY__INIT;
+    e->key = xstrdup(ANNOTATION_NETNS);
+    e->value = xstrdup(netns);
+    spec->annotations =
+        xrealloc(spec->annotations, (spec->n_annotations + 1) * sizeof(*spec->annotations));
+    spec->annotations[spec->n_annotations++] = e;
+}
+
 static int create_container(struct pod *pod, struct task *t,
                             const Containerd__Task__V2__CreateTaskRequest *req,
                             struct create_plan *c, struct error *err)
@@ -236,6 +254,8 @@ static int create_container(struct pod *pod, struct task *t,
     if (pull_storage(t, req, c, force, &image, err) < 0)
         return -1;
     set_root_path(c->spec, t->id);
+    if (t->is_sandbox && c->facts.net_ns)
+        set_netns_annotation(c->spec, c->facts.net_ns);
     struct guest_files files;
     int r = guest_files_plan(c->spec, t->id, sandbox_id, shm_size, c->anns.items, c->anns.len,
                              &files, err);

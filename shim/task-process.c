@@ -12,6 +12,7 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "lib/thread.h"
 #include "shim/proto-helpers.h"
 #include "shim/task.h"
 
@@ -174,11 +175,7 @@ int process_start(struct pod *pod, struct process *p, struct error *err)
             ev.pid = pod_pid(pod);
             pod_publish(pod, "/tasks/exec-started", &ev.base);
         }
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, WAITER_STACK_SIZE);
-        int e = pthread_create(&p->waiter, &attr, waiter_main, p);
-        pthread_attr_destroy(&attr);
+        int e = thread_start(&p->waiter, WAITER_STACK_SIZE, waiter_main, p);
         if (e == 0)
             p->waiter_running = true;
         else /* cannot watch it: say so rather than leave Wait hanging forever */

@@ -7,6 +7,7 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "lib/thread.h"
 #include "shim/bundle.h"
 #include "shim/task.h"
 
@@ -200,14 +201,10 @@ void pod_watch_oom(struct pod *pod, struct agent *agent)
     struct oom_watch *w = xcalloc(1, sizeof(*w));
     w->pod = pod;
     w->agent = agent;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    if (pthread_create(&pod->oom_watcher, &attr, oom_watcher_main, w) == 0)
+    if (thread_start(&pod->oom_watcher, 64 * 1024, oom_watcher_main, w) == 0)
         pod->oom_watcher_running = true;
     else
         free(w);
-    pthread_attr_destroy(&attr);
 }
 
 void pod_unwatch_oom(struct pod *pod)

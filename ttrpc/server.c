@@ -17,6 +17,7 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "lib/thread.h"
 #include "ttrpc/frame.h"
 #include "ttrpc/request.pb-c.h"
 
@@ -171,11 +172,7 @@ static void spawn_worker_locked(struct ttrpc_server *srv)
 {
     reap_exited_locked(srv);
     struct worker *w = xcalloc(1, sizeof(*w));
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, srv->opts.thread_stack_size);
-    int r = pthread_create(&w->thread, &attr, worker_main, srv);
-    pthread_attr_destroy(&attr);
+    int r = thread_start(&w->thread, srv->opts.thread_stack_size, worker_main, srv);
     if (r != 0) {
         /* Out of threads: the queued read waits for a worker that is busy now. */
         log_warn("ttrpc: cannot start a server thread: %s", strerror(r));
@@ -611,11 +608,7 @@ int ttrpc_server_listen(struct ttrpc_server *srv, int listen_fd, struct error *e
         return error_set(err, GRPC_FAILED_PRECONDITION, "ttrpc: server already listening");
     }
     srv->listen_fd = listen_fd;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 128 * 1024);
-    int r = pthread_create(&srv->accept_thread, &attr, accept_main, srv);
-    pthread_attr_destroy(&attr);
+    int r = thread_start(&srv->accept_thread, 128 * 1024, accept_main, srv);
     if (r != 0)
         return error_set(err, GRPC_RESOURCE_EXHAUSTED, "ttrpc: cannot start accept thread: %s",
                          strerror(r));

@@ -17,7 +17,8 @@
 #define TDX_MR_LEN 48
 #define TDX_POLICY_ALLOWED ((UINT64_C(1) << 0) | (UINT64_C(1) << 28)) /* what libvirt accepts */
 #define VIRTIO_BLK_SERIAL_MAX 20                                      /* VIRTIO_BLK_ID_BYTES */
-#define MAX_DISKS 26 /* vda..vdz, the root image included */
+#define MAX_DISKS 26       /* vda..vdz, the root image included */
+#define MAX_NETDEV_NAME 15 /* IFNAMSIZ - 1 */
 
 /* --- checks --- */
 
@@ -207,6 +208,27 @@ static int check_disks(const struct vm_spec *spec, struct error *err)
     return 0;
 }
 
+static int check_nics(const struct vm_spec *spec, struct error *err)
+{
+    if (spec->n_nics && !spec->nics)
+        return invalid(err, "nics: n_nics is %zu but the array is missing", spec->n_nics);
+    for (size_t i = 0; i < spec->n_nics; i++) {
+        const struct vm_nic *n = &spec->nics[i];
+        size_t len = n->tap ? strlen(n->tap) : 0;
+        if (len == 0 || len > MAX_NETDEV_NAME)
+            return invalid(err, "nics[%zu].tap \"%s\": want 1 to %d characters", i,
+                           n->tap ? n->tap : "", MAX_NETDEV_NAME);
+        for (size_t j = 0; j < len; j++)
+            if (n->tap[j] <= ' ' || n->tap[j] == '/' || n->tap[j] == ':' || n->tap[j] > '~')
+                return invalid(err, "nics[%zu].tap \"%s\": not a network device name", i, n->tap);
+        if (n->mac[0] & 1)
+            return invalid(err, "nics[%zu].mac: a multicast address", i);
+        if (n->mtu && (n->mtu < 68 || n->mtu > 65535))
+            return invalid(err, "nics[%zu].mtu %u: want 68 to 65535", i, n->mtu);
+    }
+    return 0;
+}
+
 static int check_agent(const struct vm_spec *spec, struct error *err)
 {
     switch (spec->agent_channel) {
@@ -222,7 +244,8 @@ static int check_agent(const struct vm_spec *spec, struct error *err)
 
 int vm_spec_validate(const struct vm_spec *spec, struct error *err)
 {
-    if (check_basics(spec, err) < 0 || check_disks(spec, err) < 0 || check_agent(spec, err) < 0)
+    if (check_basics(spec, err) < 0 || check_disks(spec, err) < 0 || check_nics(spec, err) < 0 ||
+        check_agent(spec, err) < 0)
         return -1;
     switch (spec->tee) {
     case VM_TEE_NONE:
@@ -324,6 +347,24 @@ static void write_agent_channel(struct xml_writer *w, const struct vm_spec *spec
     xml_close(w);
 }
 
+/* No option ROM: the kernel is booted directly, and a TEE guest measures what it loads. */
+static void write_nic(struct xml_writer *w, const struct vm_nic *n)
+{
+    char mac[18], mtu[12];
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
+             n->mac[3], n->mac[4], n->mac[5]);
+    xml_open(w, "interface", "type", "ethernet", NULL);
+    xml_empty(w, "mac", "address", mac, NULL);
+    xml_empty(w, "target", "dev", n->tap, "managed", "no", NULL);
+    xml_empty(w, "model", "type", "virtio", NULL);
+    if (n->mtu) {
+        snprintf(mtu, sizeof(mtu), "%u", n->mtu);
+        xml_empty(w, "mtu", "size", mtu, NULL);
+    }
+    xml_empty(w, "rom", "enabled", "no", NULL);
+    xml_close(w);
+}
+
 static void write_devices(struct xml_writer *w, const struct vm_spec *spec)
 {
     xml_open(w, "devices", NULL);
@@ -338,9 +379,13 @@ static void write_devices(struct xml_writer *w, const struct vm_spec *spec)
     xml_empty(w, "controller", "type", "usb", "model", "none", NULL);
     if (spec->agent_channel == VM_AGENT_SERIAL)
         xml_empty(w, "controller", "type", "virtio-serial", "index", "0", NULL);
+    for (size_t i = 0; i < spec->n_nics; i++)
+        write_nic(w, &spec->nics[i]);
     if (spec->user_network) {
         xml_open(w, "interface", "type", "user", NULL);
+        xml_empty(w, "mac", "address", VM_USER_NETWORK_MAC, NULL);
         xml_empty(w, "model", "type", "virtio", NULL);
+        xml_empty(w, "rom", "enabled", "no", NULL);
         xml_close(w);
     }
     if (spec->console_log) {

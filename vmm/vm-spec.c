@@ -26,11 +26,14 @@ void vm_spec_free(struct vm_spec *spec)
     free(spec->tdx.mr_owner);
     free(spec->tdx.mr_owner_config);
     free(spec->tdx.qgs_socket_path);
-    for (size_t i = 0; i < spec->n_disks; i++) {
+    for (size_t i = 0; spec->disks && i < spec->n_disks; i++) {
         free(spec->disks[i].path);
         free(spec->disks[i].serial);
     }
     free(spec->disks);
+    for (size_t i = 0; spec->nics && i < spec->n_nics; i++)
+        free(spec->nics[i].tap);
+    free(spec->nics);
     free(spec->agent_socket);
     free(spec->console_log);
     /* leave a spec that can be freed again or refilled */

@@ -54,6 +54,18 @@ struct vm_disk {
     bool readonly;
 };
 
+/* A virtio-net NIC on an existing tap of the host (<interface type='ethernet'>, managed='no':
+ * libvirt opens the tap and changes nothing about it). */
+struct vm_nic {
+    char *tap;      /* the tap's name in libvirtd's network namespace */
+    uint8_t mac[6]; /* the guest NIC's */
+    unsigned mtu;   /* 0: libvirt's default */
+};
+
+/* The QEMU user-network NIC's MAC, fixed so that the test guest's /init can tell it from the
+ * pod's NICs. */
+#define VM_USER_NETWORK_MAC "52:54:00:c0:c0:01"
+
 struct vm_spec {
     char *name;         /* libvirt domain name; derived from the sandbox id */
     char *sandbox_id;   /* recorded in <metadata> so a dead shim's domain can be found */
@@ -77,9 +89,11 @@ struct vm_spec {
     size_t n_disks;
 
     enum vm_agent_channel agent_channel;
-    char *agent_socket; /* VM_AGENT_SERIAL: host path of the channel's unix socket */
-    char *console_log;  /* serial console written to this file, or NULL */
-    bool user_network;  /* QEMU user networking (guest reaches the host's loopback at 10.0.2.2) */
+    char *agent_socket;  /* VM_AGENT_SERIAL: host path of the channel's unix socket */
+    char *console_log;   /* serial console written to this file, or NULL */
+    bool user_network;   /* QEMU user networking (guest reaches the host's loopback at 10.0.2.2) */
+    struct vm_nic *nics; /* the pod's network */
+    size_t n_nics;
 };
 
 void vm_spec_free(struct vm_spec *spec); /* frees the members, not spec itself */

@@ -11,6 +11,9 @@
 #      the rest (containerd, CNI, the client). Goal: the shim's own time at most 10 ms.
 #   2. ExecSync round trip: `echo` in a running container, N times in one client process;
 #      median and p90 of each runtime, and their ratio.
+#   3. The pod's network (docs/network.md), both pods on the same CNI bridge: round trip from
+#      the host to the pod IP (ping, median of the rounds' averages) and host-to-pod throughput
+#      (a 100 MiB TCP transfer into `nc -l` in the container, until the container closed it).
 #
 #   run-cri-bench.sh VERSION SHIM VMLINUX INITRAMFS CONFIGS_DIR CACHE_DIR
 #
@@ -60,6 +63,8 @@ EXECS=${BENCH_EXECS:-50}
 . "$E2E_LIB/cri-containerd.sh"
 
 T_POD=240
+NET_PORT=5001
+NET_MIB=${BENCH_NET_MIB:-100}
 PODS=()     # pod ids, for the cleanup of their domains
 
 E2E_TMPDIR=$(mktemp -d /tmp/cocoon-cri-bench-XXXXXX)
@@ -129,7 +134,7 @@ pod_config() {
 EOF
     cat >"$T/$name-ctr.json" <<EOF
 {"metadata": {"name": "app"}, "image": {"image": "$IMAGE"},
- "command": ["/bin/sh", "-c", "while :; do sleep 1; done"], "log_path": "app.log",
+ "command": ["/bin/sh", "-c", "while :; do nc -l -p $NET_PORT >/dev/null; done"], "log_path": "app.log",
  "linux": {"security_context": {"namespace_options": {"network": "POD", "pid": "CONTAINER", "ipc": "POD"}}}}
 EOF
     mkdir -p "$T/logs/$name"
@@ -184,9 +189,45 @@ for kind in runc cocoon; do
     done
 done
 
-declare -A EXEC_MED EXEC_P90
+# send IP: seconds to push NET_MIB MiB to IP:NET_PORT and see the receiver close.
+send() {
+    /usr/bin/python3 - "$1" "$NET_PORT" "$NET_MIB" <<'EOF'
+import socket, sys, time
+ip, port, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for attempt in range(50):  # the container's nc may be between two connections
+    try:
+        s = socket.create_connection((ip, port), timeout=10)
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("no listener on %s:%d" % (ip, port))
+s.settimeout(300)
+chunk = bytes(1 << 20)
+t0 = time.monotonic()
+for _ in range(mib):
+    s.sendall(chunk)
+s.shutdown(socket.SHUT_WR)
+while s.recv(4096):
+    pass
+print("%.3f" % (time.monotonic() - t0))
+EOF
+}
+
+declare -A EXEC_MED EXEC_P90 RTT MIBS
 for entry in "${RUNNING[@]}"; do
     read -r kind pod ctr <<<"$entry"
+    ip=$(cri --field network.ip inspectp "$pod")
+    rtts=""
+    for r in 1 2 3; do
+        avg=$(busybox ping -c 20 -i 0.2 -q "$ip" | awk -F'[/ ]' '/round-trip/ { print $(NF - 2) }')
+        [ -n "$avg" ] || fail "$kind: ping $ip"
+        rtts+="$avg "
+    done
+    RTT[$kind]=$(tr ' ' '\n' <<<"$rtts" | grep . | median)
+    secs=$(send "$ip") || fail "$kind: send $NET_MIB MiB to $ip:$NET_PORT"
+    MIBS[$kind]=$(awk -v m="$NET_MIB" -v s="$secs" 'BEGIN { printf "%.1f", m / s }')
+    log "$kind pod $ip: ping averages $rtts ms; $NET_MIB MiB in $secs s"
     cri exec-bench "$ctr" 3 -- echo warm >/dev/null || fail "$kind: ExecSync echo"
     res=$(cri exec-bench "$ctr" "$EXECS" -- echo hello) || fail "$kind: $EXECS ExecSyncs"
     vals=$(/usr/bin/python3 -c 'import json, sys; print("\n".join(map(str, json.load(sys.stdin)["ms"])))' <<<"$res")
@@ -220,6 +261,13 @@ for kind in runc cocoon; do
     printf '  %-8s median %s, p90 %s\n' "$kind" "$(ms "${EXEC_MED[$kind]}")" "$(ms "${EXEC_P90[$kind]}")"
 done
 echo "  cocoon/runc: median $(ratio "${EXEC_MED[cocoon]}" "${EXEC_MED[runc]}"), p90 $(ratio "${EXEC_P90[cocoon]}" "${EXEC_P90[runc]}")"
+echo
+echo "the pod's network, host to pod IP over the CNI bridge (cocoon: tc mirred into the VM's NIC):"
+for kind in runc cocoon; do
+    printf '  %-8s round trip %s (ping, median of 3 x 20), %s MiB/s (%s MiB into nc -l)\n' "$kind" \
+        "$(ms "${RTT[$kind]}")" "${MIBS[$kind]}" "$NET_MIB"
+done
+echo "  cocoon/runc: round trip $(ratio "${RTT[cocoon]}" "${RTT[runc]}"), throughput $(ratio "${MIBS[cocoon]}" "${MIBS[runc]}")"
 exit 0
 
 }

@@ -9,7 +9,8 @@
 #     the agent prints on the console, equal to `cocoonctl initdata digest`; on SNP the same
 #     digest is the domain's <hostData> (`cocoonctl render` of configs/cocoon-snp.toml);
 #   - bad init-data and hypervisor annotations that are not allowed fail the pod with a message
-#     that names the problem, and no domain is left;
+#     that names the problem, and no domain is left; so do a network namespace that does not
+#     exist and one whose interface cannot be mirrored into the VM (no tap is left either);
 #   - the agent policy annotation: the test agent refuses ExecProcess with PERMISSION_DENIED;
 #   - nothing is left behind.
 # TAP on stdout (one line per check, `# ` diagnostics with log excerpts on failure); the daemons'
@@ -53,7 +54,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 0
 fi
 
-PLAN=20
+PLAN=23
 RUNTIME=io.containerd.cocoon.v2
 BASE_IMAGE=docker.io/library/busybox-local:latest
 REPO=cocoon-e2e/marker
@@ -71,6 +72,7 @@ ANN_IMAGE=io.kubernetes.cri.image-name
 
 # QEMU runs as libvirt-qemu and binds the agent socket and console log under state_dir: every
 # dir on the way must be 0755.
+NETNS=cocoon-e2e-conf-$$ # a network namespace of the run, for the refused pod
 E2E_TMPDIR=$(mktemp -d /tmp/cocoon-e2e-conf-XXXXXX)
 chmod 0755 "$E2E_TMPDIR"
 export E2E_TMPDIR
@@ -90,6 +92,7 @@ cleanup() {
     local rc=$? id f pid
     set +e
     trap - INT TERM
+    ip netns del "$NETNS" 2>/dev/null
     exec 7>&-
     # Each is a `timeout`, which passes SIGTERM on to its ctr (and SIGKILL 5 s later).
     for pid in "${BG[@]}"; do
@@ -486,8 +489,8 @@ bad_run() {
     for p in "$@"; do anns+=(--annotation "$p"); done
     begin
     IDS+=("$id")
-    cocoon_run "$T_RUN" --rm --annotation "$ANN_IMAGE=$REF" "${anns[@]}" "$REF" "$id" true \
-        >"$OUT/$name" 2>"$OUT/$name.err"
+    cocoon_run "$T_RUN" --rm --annotation "$ANN_IMAGE=$REF" "${anns[@]}" "${RUN_ARGS[@]}" \
+        "$REF" "$id" true >"$OUT/$name" 2>"$OUT/$name.err"
     rc=$?
     if [ $rc != 0 ] && [ $rc != 124 ] && [ $rc != 137 ] && ! domain_exists "$id"; then
         st=0
@@ -504,7 +507,9 @@ bad_run() {
     fi
     remove_containers "$id"
     RUN_CFG=
+    RUN_ARGS=()
 }
+RUN_ARGS=() # more `ctr run` options for the next bad_run
 
 bad_run badb64 "bad init-data: cc_init_data=not-base64! fails the pod naming init-data and base64; no domain" \
     init-data base64 -- "$ANN_INITDATA=not-base64!"
@@ -520,6 +525,23 @@ bad_run fw "annotation $ANN_HV.firmware not in enable_annotations fails the pod 
 RUN_CFG=$FW_CFG
 bad_run fwpath "firmware enabled, $FW matching no valid_firmware_paths glob fails the pod naming it and valid_firmware_paths" \
     "$ANN_HV.firmware" valid_firmware_paths -- "$ANN_HV.firmware=$FW"
+
+# The pod's network namespace (docs/network.md): one that does not exist, and one whose only
+# interface cannot be mirrored into the VM (a tun device has no Ethernet link layer).
+RUN_ARGS=(--with-ns "network:/run/netns/$NETNS-none")
+bad_run netnone "a network namespace path that does not exist fails the pod naming it; no domain" \
+    "/run/netns/$NETNS-none" "No such file" --
+if ip netns add "$NETNS" && ip -n "$NETNS" tuntap add tun0 mode tun &&
+        ip -n "$NETNS" addr add 10.99.0.2/24 dev tun0 && ip -n "$NETNS" link set tun0 up; then
+    RUN_ARGS=(--with-ns "network:/run/netns/$NETNS")
+fi
+bad_run nettun "a tun device in the pod's network namespace fails the pod naming it; no domain" \
+    "interface tun0" "no Ethernet link layer" --
+begin
+links=$(ip -n "$NETNS" -o link show 2>/dev/null | awk -F': ' '{print $2}' | tr '\n' ' ')
+taps=$(ip -o link show | awk -F': ' '$2 ~ /^cc[0-9]+-/ {print $2}' | tr '\n' ' ')
+[ "$links" = "lo tun0 " ] && [ -z "$taps" ]
+tap $? "after the refused pod: its namespace holds lo and tun0 only [$links], the host no tap [$taps]"
 
 # --- 5. nothing left behind ---
 

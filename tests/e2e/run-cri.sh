@@ -9,10 +9,14 @@
 # Pod A (handler cocoon-dev; init-data and a policy in its annotations; shareProcessNamespace)
 # runs two containers with what the kubelet gives every pod: a projected ServiceAccount volume,
 # a ConfigMap (updated while the pod runs), an emptyDir shared by both, /dev/shm, a termination
-# message file, a log file. Pod B runs beside it in a VM of its own. Checks: ExecSync (output and
-# exit code), the CRI log, ContainerStats, hostname, the volumes, the shared namespaces,
-# StopContainer (graceful, and forced after the grace period), the termination message, the
-# pods' removal, and nothing left behind (domains, shims, network namespaces, state).
+# message file, a log file, busybox httpd. Pod B runs beside it in a VM of its own. Checks:
+# ExecSync (output and exit code), the CRI log, ContainerStats, hostname, the volumes, the shared
+# namespaces, the pod's network (the host reaches the pod IP by ping and HTTP, the guest's eth0
+# has the namespace's MAC, addresses and routes, the container's traffic carries the pod IP, the
+# pods reach each other), a pod on the host's network (no pod NIC), a pod whose shim is killed
+# (containerd's `delete` removes its VM, tap and filters), StopContainer (graceful, and forced
+# after the grace period), the termination message, the pods' removal, and nothing left behind
+# (domains, shims, network namespaces, links, state).
 #
 #   run-cri.sh VERSION SHIM VMLINUX INITRAMFS CONFIGS_DIR COCOONCTL CACHE_DIR
 #
@@ -217,7 +221,7 @@ cat >"$T/app.json" <<EOF
 {
   "metadata": {"name": "app"},
   "image": {"image": "$IMAGE"},
-  "command": ["/bin/sh", "-c", "echo app-started; trap 'echo bye-from-app > /dev/termination-log; exit 0' TERM; while :; do sleep 1; done"],
+  "command": ["/bin/sh", "-c", "mkdir -p /tmp/www && echo hello-from-pod-a > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && echo app-started; trap 'echo bye-from-app > /dev/termination-log; exit 0' TERM; while :; do sleep 1; done"],
   "mounts": [
     {"container_path": "/var/run/secrets/kubernetes.io/serviceaccount", "host_path": "$SA", "readonly": true},
     {"container_path": "/etc/config", "host_path": "$CFG", "readonly": true},
@@ -332,6 +336,70 @@ sid=$(cri --field attributes.id stats "$APP")
 [ "$sid" = "$APP" ] && [[ $st == *memory* ]]
 tap $? "ContainerStats: ${sid:0:12} has memory figures"
 
+# --- the pod's network (docs/network.md) ---
+
+# The pod's network namespace, as its sandbox's OCI spec names it.
+netns_of() {
+    cri inspectp -v "$1" | /usr/bin/python3 -c 'import json, sys
+ns = json.load(sys.stdin)["info"]["info"]["runtimeSpec"]["linux"]["namespaces"]
+print(next(n["path"] for n in ns if n["type"] == "network"))'
+}
+# "family address/prefix" of eth0's addresses, sorted; from `ip -o addr` (iproute2 or busybox).
+addrs_of() { awk '$2 == "eth0" { print $3, $4 }' | sort | tr '\n' ' '; }
+# eth0's routes as "destination [via gateway]", sorted.
+routes_of() {
+    awk '/ dev eth0/ { r = $1; for (i = 2; i < NF; i++) if ($i == "via") r = r " via " $(i + 1); print r }' |
+        sort | tr '\n' ' '
+}
+
+begin
+NETNS_A=$(netns_of "$POD_A")
+TAP_A=cc0-${POD_A:0:10}
+nslinks=$(nsenter --net="$NETNS_A" ip -o link show 2>&1 | awk -F': ' '{print $2}' | cut -d@ -f1 | tr '\n' ' ')
+filters=$(nsenter --net="$NETNS_A" tc filter show dev eth0 ingress 2>&1)
+busybox ping -c 3 -W 5 "$ip" >"$OUT/ping" 2>&1
+pst=$?
+page=$(curl -s -m 10 "http://$ip:8080/")
+[ $pst = 0 ] && [ "$page" = hello-from-pod-a ] && [ "$nslinks" = "lo eth0 $TAP_A " ] &&
+    [[ $filters == *"$TAP_A"* ]]
+st=$?
+tap $st "the host reaches pod A on its IP $ip: ping, and HTTP from busybox httpd [$page]"
+[ $st = 0 ] || diag "links in $NETNS_A: $nslinks" "eth0's filters: $filters" "$(cat "$OUT/ping")"
+
+begin
+nsaddrs=$(nsenter --net="$NETNS_A" ip -o addr show dev eth0 | addrs_of)
+gaddrs=$(ex "$APP" ip -o addr show dev eth0 | addrs_of)
+nsroutes=$(nsenter --net="$NETNS_A" ip route show | routes_of)
+groutes=$(ex "$APP" ip route show | routes_of)
+mac_of() { awk '/link\/ether/ { print $2 }'; }
+gmac=$(ex "$APP" ip link show dev eth0 | mac_of)
+nsmac=$(nsenter --net="$NETNS_A" ip link show dev eth0 | mac_of)
+[ -n "$nsaddrs" ] && [ "$gaddrs" = "$nsaddrs" ] && [ -n "$nsroutes" ] && [ "$groutes" = "$nsroutes" ] &&
+    [ "$gmac" = "$nsmac" ]
+st=$?
+tap $st "the guest's eth0 is the namespace's: MAC $gmac, addresses [$gaddrs], routes [$groutes]"
+[ $st = 0 ] || diag "namespace: MAC $nsmac, addresses [$nsaddrs], routes [$nsroutes]"
+
+# The container's own traffic leaves through the pod's interface with the pod's address: a
+# listener on the bridge's address records who connects.
+begin
+LISTEN_PORT=$((20000 + $$ % 10000))
+/usr/bin/python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(60)
+c, peer = s.accept(); c.sendall(b"seen\n"); c.close()
+open(sys.argv[3], "w").write(peer[0])' "$CRI_GATEWAY" "$LISTEN_PORT" "$OUT/peer" &
+LISTENER=$!
+for ((i = 0; i < 50; i++)); do
+    ss -ltn 2>/dev/null | grep -q ":$LISTEN_PORT " && break
+    sleep 0.1
+done
+got=$(ex "$APP" sh -c "echo hello | nc -w 10 $CRI_GATEWAY $LISTEN_PORT" | tail -n 1)
+wait "$LISTENER"
+peer=$(cat "$OUT/peer" 2>/dev/null)
+[ "$got" = seen ] && [ "$peer" = "$ip" ]
+tap $? "the container's outgoing traffic carries the pod IP: the host saw $peer (pod IP $ip)"
+
 begin
 # Volumes that cannot reach the guest: a socket (no such file in the guest) and a tree over the
 # copy limit (64 MiB by default). Each creation fails naming the mount; nothing else changes.
@@ -348,6 +416,7 @@ bad_volume() { # NAME HOST_DIR: StartContainer (where CRI creates the task) fail
  "linux": {"security_context": {"namespace_options": {"network": "POD", "pid": "POD", "ipc": "POD"}}}}
 EOJ
     id=$(cri --timeout "$T_CREATE" create "$POD_A" "$T/bad-$1.json" "$T/pod-a.json") || return 1
+    # shellcheck disable=SC2069 # stderr to the output, stdout dropped: on purpose
     ! cri --timeout "$T_CREATE" start "$id" 2>&1 >/dev/null
     rc=$?
     cri rm "$id" >/dev/null || rc=1
@@ -398,6 +467,58 @@ hb=$(ex "${SOLO:-x}" hostname)
 st=$?
 tap $st "pod B runs beside A in a VM of its own ($doms domains); its own pid namespace (pid 1 [$one]), hostname [$hb]"
 [ $st = 0 ] || diag_pod "${POD_B:-x}"
+
+begin
+ip_b=$(cri --field network.ip inspectp "${POD_B:-x}")
+# (nc, not wget: the image's static busybox wget needs glibc's NSS, which the image lacks)
+atob=$(ex "${SOLO:-x}" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 10 $ip 8080" | tail -n 1)
+btoa=$(ex "$APP" ping -c 2 -W 5 "$ip_b" >/dev/null && echo reached)
+[ "$atob" = hello-from-pod-a ] && [ "$btoa" = reached ]
+tap $? "pods on one bridge reach each other: B ($ip_b) fetched [$atob] from A, A pinged B [$btoa]"
+
+# --- a pod on the host's network; a pod whose shim dies ---
+
+begin
+sed -e 's/"cocoon-b"/"cocoon-host"/g' -e "s/$UID_B/cocoon-host-$$/" -e 's/"network": "POD"/"network": "NODE"/' \
+    -e "s|$T/logs-b|$T/logs-host|" "$T/pod-b.json" >"$T/pod-host.json"
+mkdir -p "$T/logs-host"
+POD_H=$(cri --timeout "$T_POD" runp --runtime "$HANDLER" "$T/pod-host.json") && PODS+=("$POD_H")
+rc=$?
+nics=$(virsh -q -c "$E2E_LIBVIRT_URI" dumpxml "cocoon-${POD_H:-x}" 2>/dev/null | grep -c "<interface type='ethernet'")
+logged=$(grep -c "sandbox ${POD_H:-x}: no network namespace in its spec (the host's network)" "$CRI_CTD_LOG")
+[ $rc = 0 ] && [ "$nics" = 0 ] && [ "$logged" -ge 1 ] && cri stopp "$POD_H" && cri rmp "$POD_H"
+tap $? "a pod on the host's network gets no pod NIC ($nics), and the shim says so ($logged)"
+
+begin
+sed -e 's/"cocoon-b"/"cocoon-c"/g' -e "s/$UID_B/cocoon-c-$$/" -e "s|$T/logs-b|$T/logs-c|" \
+    "$T/pod-b.json" >"$T/pod-c.json"
+mkdir -p "$T/logs-c"
+POD_C=$(cri --timeout "$T_POD" runp --runtime "$HANDLER" "$T/pod-c.json") && PODS+=("$POD_C")
+NETNS_C=$(netns_of "${POD_C:-x}")
+TAP_C=cc0-${POD_C:0:10}
+before=$(nsenter --net="$NETNS_C" ip -o link show 2>&1 | grep -c "$TAP_C")
+shim=
+for p in $(e2e_pids_with "-id ${POD_C:-x} "); do
+    grep -q containerd-shim-cocoon /proc/"$p"/cmdline 2>/dev/null && shim=$p
+done
+[ -n "$shim" ] && kill -KILL "$shim"
+# containerd sees its shim gone and runs the shim's `delete` for the dead sandbox.
+for ((i = 0; i < 100; i++)); do
+    [ "$(cri --field state inspectp "${POD_C:-x}")" = SANDBOX_NOTREADY ] &&
+        ! virsh -q -c "$E2E_LIBVIRT_URI" list --name | grep -q "^cocoon-${POD_C:-x}$" && break
+    sleep 0.2
+done
+sleep 1
+links=$(nsenter --net="$NETNS_C" ip -o link show 2>&1 | awk -F': ' '{print $2}' | cut -d@ -f1 | tr '\n' ' ')
+qdiscs=$(nsenter --net="$NETNS_C" tc qdisc show dev eth0 2>&1 | grep -c ingress)
+hosttap=$(ip -o link show | grep -c "$TAP_C")
+dom=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name | grep -c "^cocoon-${POD_C:-x}$")
+[ "$before" = 1 ] && [ -n "$shim" ] && [ "$links" = "lo eth0 " ] && [ "$qdiscs" = 0 ] &&
+    [ "$hosttap" = 0 ] && [ "$dom" = 0 ] && [ ! -e "$STATE_DIR/${POD_C:-x}" ]
+st=$?
+tap $st "pod C's shim killed: delete removed its VM, its tap and eth0's ingress qdisc (links [$links])"
+[ $st = 0 ] || diag "tap before: $before, shim pid ${shim:-none}, ingress qdiscs $qdiscs, host taps $hosttap, domains $dom"
+cri stopp "${POD_C:-x}" >/dev/null && cri rmp "${POD_C:-x}" >/dev/null
 
 # --- stopping ---
 

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ void harness_make_rootfs(const char *dir)
 
 /* In the child, pid 1 of its namespace: the guest-like mounts, then the agent. */
 static void __attribute__((noreturn))
-agent_child(const char *agent_bin, const char *log, char **argv)
+agent_child(const char *agent_bin, const char *log, char **argv, bool own_netns)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -87,12 +88,18 @@ agent_child(const char *agent_bin, const char *log, char **argv)
             _exit(126);
         }
     }
+    /* sysfs shows the network namespace of whoever mounts it */
+    if (own_netns && mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        dprintf(2, "agent-harness: mount /sys: %s\n", strerror(errno));
+        _exit(126);
+    }
     execv(agent_bin, argv);
     dprintf(2, "agent-harness: exec %s: %s\n", agent_bin, strerror(errno));
     _exit(127);
 }
 
-pid_t harness_spawn_agent(const char *agent_bin, const char *dir, const char *const *args)
+static pid_t spawn_agent(const char *agent_bin, const char *dir, const char *const *args,
+                         bool own_netns)
 {
     size_t n = 0;
     while (args[n])
@@ -102,14 +109,24 @@ pid_t harness_spawn_agent(const char *agent_bin, const char *dir, const char *co
     memcpy(argv + 1, args, n * sizeof(*argv));
     _cleanup_free_ char *log = xasprintf("%s/agent.log", dir);
     /* clone rather than fork: the child must be the first process of the new pid namespace */
-    pid_t pid =
-        (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+    unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | (own_netns ? CLONE_NEWNET : 0) | SIGCHLD;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid == 0)
-        agent_child(agent_bin, log, argv);
+        agent_child(agent_bin, log, argv, own_netns);
     free(argv);
     if (pid < 0)
         harness_die("clone the agent: %s", strerror(errno));
     return pid;
+}
+
+pid_t harness_spawn_agent(const char *agent_bin, const char *dir, const char *const *args)
+{
+    return spawn_agent(agent_bin, dir, args, false);
+}
+
+pid_t harness_spawn_agent_netns(const char *agent_bin, const char *dir, const char *const *args)
+{
+    return spawn_agent(agent_bin, dir, args, true);
 }
 
 void harness_dump_log(const char *dir)

@@ -31,6 +31,12 @@ void harness_make_rootfs(const char *dir);
  * Returns its pid. */
 pid_t harness_spawn_agent(const char *agent_bin, const char *dir, const char *const *args);
 
+/* harness_spawn_agent, and a network namespace of its own too (only lo, down), for the network
+ * RPCs: they change that namespace, never the host's. A sysfs mounted for it on /sys shows its
+ * links in /sys/class/net (and hides the host's /sys/fs/cgroup: containers get no cgroup). The
+ * test reaches the namespace through /proc/<pid>/ns/net. */
+pid_t harness_spawn_agent_netns(const char *agent_bin, const char *dir, const char *const *args);
+
 /* Prints dir/agent.log on stderr. */
 void harness_dump_log(const char *dir);
 

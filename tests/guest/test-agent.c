@@ -23,6 +23,7 @@
 #include <termios.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -97,6 +98,20 @@ static void make_initdata(const char *path)
     write_file(path, img, total);
 }
 
+/* A client of the agent on sock, once it listens (its log is in log_dir). */
+static struct ttrpc_client *connect_agent(const char *path, const char *log_dir)
+{
+    for (int i = 0; i < 200; i++) {
+        struct error err = ERROR_INIT;
+        int fd = access(path, F_OK) == 0 ? ttrpc_dial(path, 1000, &err) : -1;
+        error_clear(&err);
+        if (fd >= 0)
+            return ttrpc_client_new(fd);
+        usleep(50000);
+    }
+    harness_die("the agent did not come up on %s (see %s/agent.log)", path, log_dir);
+}
+
 static void start_agent(void)
 {
     snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
@@ -111,17 +126,7 @@ static void start_agent(void)
                           "--initdata", initdata,      "--loopback-registry",
                           "none",       NULL};
     agent_pid = harness_spawn_agent(agent_bin, dir, args);
-    for (int i = 0; i < 200; i++) {
-        struct error err = ERROR_INIT;
-        int fd = access(sock, F_OK) == 0 ? ttrpc_dial(sock, 1000, &err) : -1;
-        error_clear(&err);
-        if (fd >= 0) {
-            cli = ttrpc_client_new(fd);
-            return;
-        }
-        usleep(50000);
-    }
-    harness_die("the agent did not come up on %s (see %s/agent.log)", sock, dir);
+    cli = connect_agent(sock, dir);
 }
 
 /* A path as the agent sees it. */
@@ -2022,6 +2027,590 @@ START_TEST(agent_stops_on_sigterm)
 }
 END_TEST
 
+/* --- pod networking: a second agent in a network namespace of its own --- */
+
+/* The network RPCs change the namespace they run in: this agent has one of its own (only lo),
+ * where the tests make veth pairs with iproute2's `ip` and read the result, through nsenter.
+ * Nothing touches the host's network. The fixture makes it the agent the tests call. */
+static char net_dir[300];
+static pid_t net_pid = -1;
+static pid_t main_agent_pid = -1;
+static struct ttrpc_client *main_cli;
+static bool have_iproute2;
+
+static void start_net_agent(void)
+{
+    if (!have_busybox)
+        return;
+    snprintf(net_dir, sizeof(net_dir), "%s/net", dir);
+    harness_run("mkdir -p %s/state", net_dir);
+    char listen[340], sock_path[320], state[320], rootfs[300];
+    snprintf(sock_path, sizeof(sock_path), "%s/agent.sock", net_dir);
+    snprintf(listen, sizeof(listen), "unix://%s", sock_path);
+    snprintf(state, sizeof(state), "%s/state", net_dir);
+    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+    const char *args[] = {"--listen", listen,       "--rootfs", rootfs, "--state-dir",
+                          state,      "--initdata", "none",     NULL};
+    net_pid = harness_spawn_agent_netns(agent_bin, net_dir, args);
+    main_agent_pid = agent_pid;
+    main_cli = cli;
+    agent_pid = net_pid;
+    cli = connect_agent(sock_path, net_dir);
+    FILE *f = popen("ip -V 2>&1", "r");
+    char version[256] = "";
+    if (f) {
+        (void)!fgets(version, sizeof(version), f);
+        pclose(f);
+    }
+    have_iproute2 = strstr(version, "iproute2") != NULL;
+}
+
+static void stop_net_agent(void)
+{
+    if (net_pid <= 0)
+        return;
+    ttrpc_client_free(cli);
+    kill(net_pid, SIGKILL);
+    waitpid(net_pid, NULL, 0);
+    net_pid = -1;
+    agent_pid = main_agent_pid;
+    cli = main_cli;
+}
+
+/* Each test starts without a policy (one that failed half-way may have left one). */
+static void net_test_setup(void)
+{
+    ck_assert_msg(have_busybox, BUSYBOX " is missing: install Debian's busybox-static");
+    ck_assert_msg(have_iproute2, "iproute2's ip is missing: install iproute2");
+    ck_assert_int_gt(net_pid, 0);
+    set_policy("");
+}
+
+/* `ip ARGS` in the agent's network namespace; its output, lines ending in ';' (caller frees).
+ * Fails the test when ip fails. */
+static char *net_ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *net_ip(const char *fmt, ...)
+{
+    char args[512], cmd[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "nsenter --net=/proc/%d/ns/net ip %s 2>&1", (int)net_pid, args);
+    FILE *f = popen(cmd, "r");
+    ck_assert_msg(f != NULL, "popen %s", cmd);
+    size_t len = 0;
+    char *out = xcalloc(1, 1);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        out = xrealloc(out, len + n + 1);
+        memcpy(out + len, buf, n);
+        len += n;
+        out[len] = '\0';
+    }
+    int status = pclose(f);
+    for (char *c = out; *c; c++)
+        *c = *c == '\n' ? ';' : *c; /* one line: TAP messages cannot span lines */
+    ck_assert_msg(status == 0, "%s: %s", cmd, out);
+    return out;
+}
+
+#define NET_HAS(out, text) ck_assert_msg(strstr(out, text), "\"%s\" is not in:\n%s", text, out)
+#define NET_HAS_NOT(out, text) ck_assert_msg(!strstr(out, text), "\"%s\" is in:\n%s", text, out)
+
+/* A veth pair, both ends with the given MACs, the peer up. */
+static void net_veth(const char *name, const char *mac, const char *peer, const char *peer_mac)
+{
+    free(net_ip("link add %s address %s type veth peer name %s address %s", name, mac, peer,
+                peer_mac));
+    free(net_ip("link set %s up", peer));
+}
+
+#define MAX_ADDRS 4
+
+struct iface_req {
+    Grpc__UpdateInterfaceRequest req;
+    Types__Interface iface;
+    Types__IPAddress addr[MAX_ADDRS];
+    Types__IPAddress *addrs[MAX_ADDRS];
+};
+
+static void iface_init(struct iface_req *q, const char *name, const char *mac)
+{
+    memset(q, 0, sizeof(*q));
+    grpc__update_interface_request__init(&q->req);
+    types__interface__init(&q->iface);
+    q->iface.name = q->iface.device = (char *)name;
+    q->iface.hwaddr = (char *)mac;
+    q->iface.mtu = 1500;
+    q->iface.type = "virtual";
+    q->iface.ipaddresses = q->addrs;
+    q->req.interface = &q->iface;
+}
+
+static void iface_addr(struct iface_req *q, const char *address, const char *mask)
+{
+    ck_assert_uint_lt(q->iface.n_ipaddresses, MAX_ADDRS);
+    size_t i = q->iface.n_ipaddresses++;
+    types__ipaddress__init(&q->addr[i]);
+    q->addr[i].family = strchr(address, ':') ? TYPES__IPFAMILY__v6 : TYPES__IPFAMILY__v4;
+    q->addr[i].address = (char *)address;
+    q->addr[i].mask = (char *)mask;
+    q->addrs[i] = &q->addr[i];
+}
+
+/* UpdateInterface must answer with the request's interface. */
+static void update_interface_ok(struct iface_req *q)
+{
+    Types__Interface *resp = NULL;
+    struct error err = ERROR_INIT;
+    int r = call("UpdateInterface", &q->req, &types__interface__descriptor, &resp, &err);
+    ck_assert_msg(r == 0, "UpdateInterface %s: %s", q->iface.name, err.msg);
+    ck_assert_str_eq(resp->name, q->iface.name);
+    ck_assert_str_eq(resp->hwaddr, q->iface.hwaddr);
+    ck_assert_uint_eq(resp->mtu, q->iface.mtu);
+    ck_assert_uint_eq(resp->raw_flags, q->iface.raw_flags);
+    ck_assert_uint_eq(resp->n_ipaddresses, q->iface.n_ipaddresses);
+    for (size_t i = 0; i < resp->n_ipaddresses; i++) {
+        ck_assert_str_eq(resp->ipaddresses[i]->address, q->iface.ipaddresses[i]->address);
+        ck_assert_str_eq(resp->ipaddresses[i]->mask, q->iface.ipaddresses[i]->mask);
+    }
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+START_TEST(net_update_interface)
+{
+    net_veth("h0", "02:00:00:00:0a:01", "h0p", "02:00:00:00:0a:02");
+    struct iface_req q;
+    iface_init(&q, "eth0", "02:00:00:00:0A:01"); /* the MAC's case does not matter */
+    iface_addr(&q, "10.1.0.5", "24");
+    iface_addr(&q, "fd00:1::5", "64");
+    q.iface.mtu = 1400;
+    q.iface.raw_flags = IFF_NOARP;
+    update_interface_ok(&q);
+    _cleanup_free_ char *link = net_ip("-o link show dev eth0");
+    NET_HAS(link, "link/ether 02:00:00:00:0a:01");
+    NET_HAS(link, "NOARP");
+    NET_HAS(link, ",UP");
+    NET_HAS(link, "mtu 1400");
+    _cleanup_free_ char *addrs = net_ip("-o addr show dev eth0");
+    NET_HAS(addrs, "inet 10.1.0.5/24");
+    NET_HAS(addrs, "inet6 fd00:1::5/64");
+
+    /* again: the addresses there stay (IPv4 ones: the kernel drops a link's IPv6 addresses when
+     * it goes down, and kata-agent sets it down first), IFF_NOARP goes with raw_flags 0 */
+    iface_init(&q, "eth0", "02:00:00:00:0a:01");
+    iface_addr(&q, "10.1.0.6", "24");
+    update_interface_ok(&q);
+    _cleanup_free_ char *link2 = net_ip("-o link show dev eth0");
+    NET_HAS_NOT(link2, "NOARP");
+    NET_HAS(link2, "mtu 1500");
+    _cleanup_free_ char *addrs2 = net_ip("-o addr show dev eth0");
+    NET_HAS(addrs2, "inet 10.1.0.5/24");
+    NET_HAS(addrs2, "inet 10.1.0.6/24");
+}
+END_TEST
+
+/* The name is another link's: that one is renamed <name>_temp, and then takes the old name of
+ * the link that took its name, and is up (kata-agent's swap). */
+START_TEST(net_rename_displaces)
+{
+    net_veth("r0", "02:00:00:00:0b:01", "eth1", "02:00:00:00:0b:02");
+    free(net_ip("link set eth1 down"));
+    struct iface_req q;
+    iface_init(&q, "eth1", "02:00:00:00:0b:01");
+    iface_addr(&q, "10.2.0.5", "24");
+    update_interface_ok(&q);
+    _cleanup_free_ char *now_eth1 = net_ip("-o link show dev eth1");
+    NET_HAS(now_eth1, "link/ether 02:00:00:00:0b:01");
+    NET_HAS(now_eth1, ",UP");
+    _cleanup_free_ char *now_r0 = net_ip("-o link show dev r0");
+    NET_HAS(now_r0, "link/ether 02:00:00:00:0b:02");
+    NET_HAS(now_r0, ",UP");
+    _cleanup_free_ char *all = net_ip("-o link show");
+    NET_HAS_NOT(all, "_temp");
+}
+END_TEST
+
+START_TEST(net_interface_errors)
+{
+    /* no link has the MAC: the link with the name gets it */
+    net_veth("m0", "02:00:00:00:0c:01", "m0p", "02:00:00:00:0c:02");
+    free(net_ip("link set m0 up"));
+    struct iface_req q;
+    iface_init(&q, "m0", "02:00:00:00:0c:99");
+    update_interface_ok(&q);
+    _cleanup_free_ char *m0 = net_ip("-o link show dev m0");
+    NET_HAS(m0, "link/ether 02:00:00:00:0c:99");
+    NET_HAS(m0, ",UP");
+    /* neither the MAC nor the name */
+    iface_init(&q, "nosuch", "02:00:00:00:0c:98");
+    CALL_FAILS("UpdateInterface", &q.req, GRPC_INTERNAL,
+               "update interface: Link not found (Name: nosuch)");
+    static const char *const bad_macs[] = {"", "02:00:00:00:0c", "02:00:00:00:0c:01:05",
+                                           "zz:00:00:00:0c:01", "02-00-00-00-0c-01"};
+    for (size_t i = 0; i < N(bad_macs); i++) {
+        iface_init(&q, "m0", bad_macs[i]);
+        char want[80];
+        snprintf(want, sizeof(want), "update interface: Failed to parse MAC address: %s",
+                 bad_macs[i]);
+        CALL_FAILS("UpdateInterface", &q.req, GRPC_INTERNAL, want);
+    }
+    /* addresses: the text decides the family; the mask is a decimal prefix length */
+    static const char *const bad_addrs[][2] = {
+        {"10.1.0.300", "24"}, {"10.1.0", "24"},    {"010.1.0.5", "24"},   {"fd00::5%eth0", "64"},
+        {"10.1.0.5", "33"},   {"10.1.0.5", "24a"}, {"10.1.0.5", ""},      {"10.1.0.5", "+24"},
+        {"10.1.0.5", "0x18"}, {"fd00::5", "129"},  {"10.1.0.5/24", "24"},
+    };
+    for (size_t i = 0; i < N(bad_addrs); i++) {
+        iface_init(&q, "m0", "02:00:00:00:0c:99");
+        iface_addr(&q, bad_addrs[i][0], bad_addrs[i][1]);
+        struct error err = ERROR_INIT;
+        int r = call("UpdateInterface", &q.req, NULL, NULL, &err);
+        ck_assert_msg(r < 0, "%s/%s was taken", bad_addrs[i][0], bad_addrs[i][1]);
+        ck_assert_int_eq(err.code, GRPC_INTERNAL);
+        ck_assert_msg(strstr(err.msg, "update interface: "), "%s", err.msg);
+        error_clear(&err);
+    }
+    /* names the kernel would refuse are refused before anything changes */
+    static const char *const bad_names[] = {"a/b", "0123456789abcdef", "..", "a b", "a:1"};
+    for (size_t i = 0; i < N(bad_names); i++) {
+        iface_init(&q, bad_names[i], "02:00:00:00:0c:99");
+        CALL_FAILS("UpdateInterface", &q.req, GRPC_INTERNAL, "is not a link name");
+    }
+    /* the MTU goes to the kernel as it is: 0 is refused there */
+    iface_init(&q, "m0", "02:00:00:00:0c:99");
+    q.iface.mtu = 0;
+    CALL_FAILS("UpdateInterface", &q.req, GRPC_INTERNAL,
+               "Failure in LinkSetRequest for interface m0");
+    /* a devicePath must be a PCI path that leads to a network interface */
+    iface_init(&q, "m0", "02:00:00:00:0c:99");
+    q.iface.devicepath = "zz/01";
+    CALL_FAILS("UpdateInterface", &q.req, GRPC_INTERNAL, "Invalid PCI path for network interface");
+    q.iface.devicepath = "20/01"; /* slot 0x20 is beyond 0x1f */
+    CALL_FAILS("UpdateInterface", &q.req, GRPC_INTERNAL, "Invalid PCI path for network interface");
+    q.iface.devicepath = "1f.7/00"; /* 00:1f.7 is no bridge */
+    CALL_FAILS("UpdateInterface", &q.req, GRPC_INTERNAL, "interface not available");
+    Grpc__UpdateInterfaceRequest empty = GRPC__UPDATE_INTERFACE_REQUEST__INIT;
+    CALL_FAILS("UpdateInterface", &empty, GRPC_INVALID_ARGUMENT, "empty update interface request");
+}
+END_TEST
+
+#define MAX_ROUTES 8
+
+struct routes_req {
+    Grpc__UpdateRoutesRequest req;
+    Grpc__Routes routes;
+    Types__Route route[MAX_ROUTES];
+    Types__Route *list[MAX_ROUTES];
+};
+
+static void routes_init(struct routes_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    grpc__update_routes_request__init(&q->req);
+    grpc__routes__init(&q->routes);
+    q->routes.routes = q->list;
+    q->req.routes = &q->routes;
+}
+
+static Types__Route *routes_add(struct routes_req *q, const char *dest, const char *gateway,
+                                const char *device)
+{
+    ck_assert_uint_lt(q->routes.n_routes, MAX_ROUTES);
+    size_t i = q->routes.n_routes++;
+    Types__Route *r = &q->route[i];
+    types__route__init(r);
+    r->dest = (char *)dest;
+    r->gateway = (char *)gateway;
+    r->device = (char *)device;
+    r->family =
+        strchr(dest, ':') || strchr(gateway, ':') ? TYPES__IPFAMILY__v6 : TYPES__IPFAMILY__v4;
+    r->scope = *gateway ? 0 : 253; /* RT_SCOPE_LINK, as a CNI's routes without gateway */
+    q->list[i] = r;
+    return r;
+}
+
+/* The answer's route with this dest and gateway, or NULL. */
+static const Types__Route *find_route(const Grpc__Routes *rs, const char *dest, const char *gw)
+{
+    for (size_t i = 0; i < rs->n_routes; i++)
+        if (!strcmp(rs->routes[i]->dest, dest) && !strcmp(rs->routes[i]->gateway, gw))
+            return rs->routes[i];
+    return NULL;
+}
+
+START_TEST(net_update_routes)
+{
+    net_veth("q0", "02:00:00:00:0e:01", "q0p", "02:00:00:00:0e:02");
+    free(net_ip("addr add 10.3.0.5/24 dev q0"));
+    free(net_ip("-6 addr add fd00:3::5/64 dev q0 nodad"));
+    free(net_ip("link set q0 up"));
+    free(net_ip("route add 10.77.0.0/16 dev q0 proto static")); /* there before: it stays */
+    struct routes_req q;
+    routes_init(&q);
+    /* first in the list, but its gateway is reachable only through the next route, which the
+     * agent adds first (routes without a gateway go first) */
+    routes_add(&q, "10.50.0.0/16", "10.60.0.1", "q0");
+    routes_add(&q, "10.60.0.0/24", "", "q0");
+    routes_add(&q, "", "10.3.0.1", "q0"); /* "" is the default route */
+    routes_add(&q, "10.96.0.0/12", "", "q0")->mtu = 1300;
+    routes_add(&q, "10.2.3.4", "", "q0"); /* a bare address is a /32 */
+    routes_add(&q, "::/0", "fd00:3::1", "q0");
+    routes_add(&q, "fd00:99::/64", "", "q0")->scope = 0;
+    Grpc__Routes *resp = NULL;
+    struct error err = ERROR_INIT;
+    int r = call("UpdateRoutes", &q.req, &grpc__routes__descriptor, &resp, &err);
+    ck_assert_msg(r == 0, "UpdateRoutes: %s", err.msg);
+    _cleanup_free_ char *v4 = net_ip("-o route show");
+    NET_HAS(v4, "default via 10.3.0.1 dev q0");
+    NET_HAS(v4, "10.50.0.0/16 via 10.60.0.1 dev q0");
+    NET_HAS(v4, "10.60.0.0/24 dev q0 scope link");
+    NET_HAS(v4, "10.96.0.0/12 dev q0 scope link mtu 1300");
+    NET_HAS(v4, "10.2.3.4 dev q0 scope link");
+    NET_HAS(v4, "10.77.0.0/16 dev q0");
+    _cleanup_free_ char *v6 = net_ip("-o -6 route show");
+    NET_HAS(v6, "default via fd00:3::1 dev q0");
+    NET_HAS(v6, "fd00:99::/64 dev q0");
+    _cleanup_free_ char *boot = net_ip("-o route show proto boot");
+    NET_HAS_NOT(boot, "10.77.0.0/16"); /* ours are proto boot, as kata-agent's */
+    NET_HAS(boot, "10.60.0.0/24");
+    /* the answer: kata-agent's list_routes (a gateway route's dest reads 0.0.0.0 or ::1) */
+    const Types__Route *mtu_route = find_route(resp, "10.96.0.0/12", "");
+    ck_assert_ptr_nonnull(mtu_route);
+    ck_assert_str_eq(mtu_route->device, "q0");
+    ck_assert_uint_eq(mtu_route->mtu, 1300);
+    ck_assert_uint_eq(mtu_route->scope, 253);
+    ck_assert_ptr_nonnull(find_route(resp, "0.0.0.0", "10.3.0.1"));
+    ck_assert_ptr_nonnull(find_route(resp, "0.0.0.0", "10.60.0.1"));
+    ck_assert_ptr_nonnull(find_route(resp, "::1", "fd00:3::1"));
+    ck_assert_ptr_nonnull(find_route(resp, "10.2.3.4/32", ""));
+    ck_assert_ptr_nonnull(find_route(resp, "10.77.0.0/16", ""));
+    ck_assert_ptr_nonnull(find_route(resp, "fd00:99::/64", ""));
+    for (size_t i = 0; i < resp->n_routes; i++)
+        ck_assert_str_ne(resp->routes[i]->dest, "");
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    call_ok("UpdateRoutes", &q.req); /* again: replaced, not refused */
+
+    Grpc__UpdateRoutesRequest empty = GRPC__UPDATE_ROUTES_REQUEST__INIT;
+    CALL_FAILS("UpdateRoutes", &empty, GRPC_INVALID_ARGUMENT, "empty update routes request");
+    routes_init(&q);
+    routes_add(&q, "10.51.0.0/16", "", "nosuch");
+    CALL_FAILS("UpdateRoutes", &q.req, GRPC_INTERNAL,
+               "Failed to update routes: Link not found (Name: nosuch)");
+    static const char *const bad[][2] = {
+        {"default", ""}, /* kata-agent's parser knows no "default" */
+        {"10.51.0.0/33", ""},
+        {"10.51.0.0/+16", ""},
+        {"10.51/16", ""},
+        {"fd00:51::/64", ""}, /* an IPv6 dest in a v4 route */
+        {"10.51.0.0/16", "10.3.0.1/24"},
+        {"10.51.0.0/16", "fd00:3::1"},
+    };
+    for (size_t i = 0; i < N(bad); i++) {
+        routes_init(&q);
+        Types__Route *rt = routes_add(&q, bad[i][0], bad[i][1], "q0");
+        rt->family = TYPES__IPFAMILY__v4;
+        CALL_FAILS("UpdateRoutes", &q.req, GRPC_INTERNAL, "Failed to update routes: ");
+    }
+    routes_init(&q);
+    routes_add(&q, "10.51.0.0/16", "", "q0")->source = "fd00:3::5";
+    CALL_FAILS("UpdateRoutes", &q.req, GRPC_INTERNAL, "source");
+    routes_init(&q);
+    routes_add(&q, "10.51.0.0/16", "", "q0")->scope = 256;
+    CALL_FAILS("UpdateRoutes", &q.req, GRPC_INTERNAL, "scope");
+    /* what the kernel refuses: a gateway no route reaches */
+    routes_init(&q);
+    routes_add(&q, "10.52.0.0/16", "10.200.0.1", "q0");
+    CALL_FAILS("UpdateRoutes", &q.req, GRPC_INTERNAL,
+               "Failed to update routes: Failed to add IP v4 route");
+}
+END_TEST
+
+#define MAX_NEIGHS 4
+
+struct neigh_req {
+    Grpc__AddARPNeighborsRequest req;
+    Grpc__ARPNeighbors neighbors;
+    Types__ARPNeighbor neigh[MAX_NEIGHS];
+    Types__IPAddress to[MAX_NEIGHS];
+    Types__ARPNeighbor *list[MAX_NEIGHS];
+};
+
+static void neigh_init(struct neigh_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    grpc__add_arpneighbors_request__init(&q->req);
+    grpc__arpneighbors__init(&q->neighbors);
+    q->neighbors.arpneighbors = q->list;
+    q->req.neighbors = &q->neighbors;
+}
+
+/* A neighbour as the Go runtime sends it: mask "", state NUD_PERMANENT. */
+static Types__ARPNeighbor *neigh_add(struct neigh_req *q, const char *ip, const char *lladdr,
+                                     const char *device)
+{
+    ck_assert_uint_lt(q->neighbors.n_arpneighbors, MAX_NEIGHS);
+    size_t i = q->neighbors.n_arpneighbors++;
+    Types__ARPNeighbor *n = &q->neigh[i];
+    types__arpneighbor__init(n);
+    types__ipaddress__init(&q->to[i]);
+    q->to[i].family = strchr(ip, ':') ? TYPES__IPFAMILY__v6 : TYPES__IPFAMILY__v4;
+    q->to[i].address = (char *)ip;
+    n->toipaddress = &q->to[i];
+    n->lladdr = (char *)lladdr;
+    n->device = (char *)device;
+    n->state = 128;
+    q->list[i] = n;
+    return n;
+}
+
+START_TEST(net_arp_neighbors)
+{
+    net_veth("n0", "02:00:00:00:0f:01", "n0p", "02:00:00:00:0f:02");
+    free(net_ip("addr add 10.4.0.5/24 dev n0"));
+    free(net_ip("link set n0 up"));
+    struct neigh_req q;
+    neigh_init(&q);
+    neigh_add(&q, "10.4.0.1", "02:00:00:00:0f:99", "n0")->state = 0;     /* 0 is permanent */
+    neigh_add(&q, "fd00:4::1", "02:00:00:00:0f:98", "n0")->flags = 0x80; /* NTF_ROUTER */
+    neigh_add(&q, "10.4.0.2", "02:00:00:00:0f:97", "n0")->state = 2;     /* NUD_REACHABLE */
+    call_ok("AddARPNeighbors", &q.req);
+    _cleanup_free_ char *v4 = net_ip("-4 neigh show dev n0");
+    NET_HAS(v4, "10.4.0.1 lladdr 02:00:00:00:0f:99 PERMANENT");
+    _cleanup_free_ char *v6 = net_ip("-6 neigh show dev n0");
+    NET_HAS(v6, "fd00:4::1 lladdr 02:00:00:00:0f:98 router PERMANENT");
+    call_ok("AddARPNeighbors", &q.req); /* again: replaced */
+
+    Grpc__AddARPNeighborsRequest empty = GRPC__ADD_ARPNEIGHBORS_REQUEST__INIT;
+    CALL_FAILS("AddARPNeighbors", &empty, GRPC_INVALID_ARGUMENT,
+               "empty add arp neighbours request");
+    neigh_init(&q);
+    neigh_add(&q, "10.4.0.3", "", "n0")->toipaddress = NULL;
+    CALL_FAILS("AddARPNeighbors", &q.req, GRPC_INTERNAL,
+               "Unable to determine ip address of ARP neighbor");
+    neigh_init(&q);
+    neigh_add(&q, "", "", "n0");
+    CALL_FAILS("AddARPNeighbors", &q.req, GRPC_INTERNAL,
+               "Unable to determine ip address of ARP neighbor");
+    neigh_init(&q);
+    neigh_add(&q, "10.4.0.300", "", "n0");
+    CALL_FAILS("AddARPNeighbors", &q.req, GRPC_INTERNAL,
+               "Failed to add ARP neighbours: Failed to add ARP neighbor 10.4.0.300: Failed to "
+               "parse IP 10.4.0.300");
+    neigh_init(&q);
+    neigh_add(&q, "10.4.0.3", "", "nosuch");
+    CALL_FAILS("AddARPNeighbors", &q.req, GRPC_INTERNAL, "Link not found (Name: nosuch)");
+    neigh_init(&q);
+    neigh_add(&q, "10.4.0.3", "02:00:00:00:0f", "n0");
+    CALL_FAILS("AddARPNeighbors", &q.req, GRPC_INTERNAL, "parsing lladdr");
+    _cleanup_free_ char *after = net_ip("-4 neigh show dev n0");
+    NET_HAS_NOT(after, "10.4.0.3"); /* nothing of a refused request was added */
+}
+END_TEST
+
+/* genpolicy's request_defaults for the three requests, once a policy is set. */
+START_TEST(net_policy)
+{
+    net_veth("p0", "02:00:00:00:10:01", "p0p", "02:00:00:00:10:02");
+    set_policy(policy_text);
+    struct iface_req qi;
+    iface_init(&qi, "p0", "02:00:00:00:10:01");
+    qi.iface.raw_flags = IFF_NOARP | IFF_PROMISC;
+    CALL_FAILS("UpdateInterface", &qi.req, GRPC_PERMISSION_DENIED,
+               "UpdateInterfaceRequest is blocked by policy: raw_flags");
+    iface_init(&qi, "lo", "02:00:00:00:10:01");
+    CALL_FAILS("UpdateInterface", &qi.req, GRPC_PERMISSION_DENIED, "name \"lo\" is forbidden");
+    iface_init(&qi, "p0", "00:00:00:00:00:00");
+    CALL_FAILS("UpdateInterface", &qi.req, GRPC_PERMISSION_DENIED, "forbidden_hw_addrs");
+    iface_init(&qi, "p0", "0:0:0:0:0:0");
+    CALL_FAILS("UpdateInterface", &qi.req, GRPC_PERMISSION_DENIED, "forbidden_hw_addrs");
+    Grpc__UpdateInterfaceRequest no_iface = GRPC__UPDATE_INTERFACE_REQUEST__INIT;
+    CALL_FAILS("UpdateInterface", &no_iface, GRPC_PERMISSION_DENIED, "interface must be present");
+    iface_init(&qi, "p0", "02:00:00:00:10:01");
+    iface_addr(&qi, "10.5.0.5", "24");
+    qi.iface.raw_flags = IFF_NOARP; /* the one flag allowed */
+    update_interface_ok(&qi);
+
+    struct routes_req qr;
+    routes_init(&qr);
+    routes_add(&qr, "10.55.0.0/16", "", "lo");
+    CALL_FAILS("UpdateRoutes", &qr.req, GRPC_PERMISSION_DENIED,
+               "UpdateRoutesRequest is blocked by policy: routes[0]: device \"lo\"");
+    static const char *const loopbacks[] = {"127.0.0.1",       "127.1.2.3",    "::1",
+                                            "0:0:0:0:0:0:0:1", "127.0.0.1/32", "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < N(loopbacks); i++) {
+        routes_init(&qr);
+        Types__Route *rt = routes_add(&qr, "10.55.0.0/16", "", "p0");
+        rt->source = (char *)loopbacks[i];
+        CALL_FAILS("UpdateRoutes", &qr.req, GRPC_PERMISSION_DENIED, "is a loopback address");
+    }
+    Grpc__UpdateRoutesRequest no_routes = GRPC__UPDATE_ROUTES_REQUEST__INIT;
+    CALL_FAILS("UpdateRoutes", &no_routes, GRPC_PERMISSION_DENIED, "routes must be present");
+    routes_init(&qr);
+    routes_add(&qr, "10.55.0.0/16", "", "p0");
+    call_ok("UpdateRoutes", &qr.req);
+
+    struct neigh_req qn;
+    neigh_init(&qn);
+    neigh_add(&qn, "10.5.0.1", "02:00:00:00:10:99", "lo");
+    CALL_FAILS("AddARPNeighbors", &qn.req, GRPC_PERMISSION_DENIED,
+               "AddARPNeighborsRequest is blocked by policy: neighbors[0]: device \"lo\"");
+    neigh_init(&qn);
+    neigh_add(&qn, "10.5.0.1", "02:00:00:00:10:99", "p0");
+    qn.to[0].mask = "32";
+    CALL_FAILS("AddARPNeighbors", &qn.req, GRPC_PERMISSION_DENIED, "toIPAddress.mask must be");
+    neigh_init(&qn);
+    neigh_add(&qn, "127.0.0.1", "02:00:00:00:10:99", "p0");
+    CALL_FAILS("AddARPNeighbors", &qn.req, GRPC_PERMISSION_DENIED, "is a loopback address");
+    neigh_init(&qn);
+    neigh_add(&qn, "10.5.0.1", "02:00:00:00:10:99", "p0")->toipaddress = NULL;
+    CALL_FAILS("AddARPNeighbors", &qn.req, GRPC_PERMISSION_DENIED, "toIPAddress must be present");
+    static const int bad_states[] = {0, 4, 0x40, -1};
+    for (size_t i = 0; i < N(bad_states); i++) {
+        neigh_init(&qn);
+        neigh_add(&qn, "10.5.0.1", "02:00:00:00:10:99", "p0")->state = bad_states[i];
+        CALL_FAILS("AddARPNeighbors", &qn.req, GRPC_PERMISSION_DENIED, "allowed_states [2, 128]");
+    }
+    static const int bad_flags[] = {0x01, 0x02, 0x89, -1};
+    for (size_t i = 0; i < N(bad_flags); i++) {
+        neigh_init(&qn);
+        neigh_add(&qn, "10.5.0.1", "02:00:00:00:10:99", "p0")->flags = bad_flags[i];
+        CALL_FAILS("AddARPNeighbors", &qn.req, GRPC_PERMISSION_DENIED, "NTF_PROXY | NTF_ROUTER");
+    }
+    Grpc__AddARPNeighborsRequest no_neighs = GRPC__ADD_ARPNEIGHBORS_REQUEST__INIT;
+    CALL_FAILS("AddARPNeighbors", &no_neighs, GRPC_PERMISSION_DENIED, "neighbors must be present");
+    neigh_init(&qn);
+    neigh_add(&qn, "10.5.0.1", "02:00:00:00:10:99", "p0")->flags = 0x80;
+    call_ok("AddARPNeighbors", &qn.req);
+    set_policy("");
+}
+END_TEST
+
+/* Last of the network tests: with IPv6 disabled in the guest, kata-agent leaves IPv6 addresses
+ * out (and says nothing). */
+START_TEST(net_ipv6_disabled)
+{
+    harness_run("nsenter --net=/proc/%d/ns/net sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 "
+                "net.ipv6.conf.default.disable_ipv6=1",
+                (int)net_pid);
+    net_veth("s0", "02:00:00:00:11:01", "s0p", "02:00:00:00:11:02");
+    struct iface_req q;
+    iface_init(&q, "s0", "02:00:00:00:11:01");
+    iface_addr(&q, "fd00:6::5", "64");
+    iface_addr(&q, "10.6.0.5", "24");
+    update_interface_ok(&q);
+    _cleanup_free_ char *addrs = net_ip("-o addr show dev s0");
+    NET_HAS(addrs, "inet 10.6.0.5/24");
+    NET_HAS_NOT(addrs, "inet6");
+    harness_run("nsenter --net=/proc/%d/ns/net sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 "
+                "net.ipv6.conf.default.disable_ipv6=0",
+                (int)net_pid);
+}
+END_TEST
+
 /* --- main --- */
 
 static void fail_without_busybox(void)
@@ -2066,6 +2655,18 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, serial_new_client);
     tcase_add_test(tc, agent_stops_on_sigterm);
     suite_add_tcase(s, tc);
+    /* pod networking, on an agent in a network namespace of its own */
+    TCase *net = tcase_create("net");
+    tcase_add_unchecked_fixture(net, start_net_agent, stop_net_agent);
+    tcase_add_checked_fixture(net, net_test_setup, NULL);
+    tcase_add_test(net, net_update_interface);
+    tcase_add_test(net, net_rename_displaces);
+    tcase_add_test(net, net_interface_errors);
+    tcase_add_test(net, net_update_routes);
+    tcase_add_test(net, net_arp_neighbors);
+    tcase_add_test(net, net_policy);
+    tcase_add_test(net, net_ipv6_disabled);
+    suite_add_tcase(s, net);
     return s;
 }
 
@@ -2106,8 +2707,11 @@ int main(int argc, char **argv)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     kill_agent();
-    if (failed)
+    if (failed) {
         harness_dump_log(dir);
+        if (*net_dir)
+            harness_dump_log(net_dir);
+    }
     harness_run("rm -rf %s", dir);
     return failed ? 1 : 0;
 }

@@ -328,7 +328,8 @@ START_TEST(test_shipped_dev_config)
     ck_assert_str_eq(hv->kernel, "/usr/share/cocoon/guest/vmlinux");
     ck_assert_str_eq(hv->initrd, "/usr/share/cocoon/guest/initramfs.cpio.gz");
     ck_assert_uint_eq(hv->default_memory, 512);
-    ck_assert(hv->user_network);
+    ck_assert(!hv->user_network); /* the pod's network only; tests add user networking */
+    ck_assert_str_eq(hv->kernel_params, "console=ttyS0 panic=-1 quiet");
     assert_list(&hv->enable_annotations, 3,
                 (const char *const[]){"default_vcpus", "default_memory", "kernel_params"});
     config_free(cfg);

@@ -53,6 +53,13 @@ static void spec_plain_full(struct vm_spec *s)
     s->agent_socket = xstrdup("/run/cocoon/x/agent.sock");
     s->console_log = xstrdup("/run/cocoon/x/console.log");
     s->user_network = true;
+    s->n_nics = 2;
+    s->nics = xcalloc(2, sizeof(*s->nics));
+    s->nics[0].tap = xstrdup("cc0-0123456789");
+    memcpy(s->nics[0].mac, (uint8_t[]){0x0a, 0x58, 0x0a, 0xd5, 0x00, 0x07}, 6);
+    s->nics[0].mtu = 1450;
+    s->nics[1].tap = xstrdup("cc1-0123456789"); /* MTU: libvirt's default */
+    memcpy(s->nics[1].mac, (uint8_t[]){0x0a, 0x58, 0x0a, 0xd5, 0x01, 0x07}, 6);
 }
 
 static void fill_bytes(uint8_t *p, size_t n)
@@ -260,8 +267,19 @@ START_TEST(test_plain_full)
     assert_contains(xml, "<controller type='virtio-serial' index='0'/>");
     assert_contains(xml, "<source mode='bind' path='/run/cocoon/x/agent.sock'/>");
     assert_contains(xml, "<target type='virtio' name='agent.channel.0'/>");
-    assert_contains(xml, "<interface type='user'>");
-    assert_contains(xml, "<model type='virtio'/>");
+    /* the pod's NICs on their taps, then the user network's with its fixed MAC; no ROMs */
+    assert_xpath(xml, "string(/domain/devices/interface[1]/@type)", "ethernet");
+    assert_xpath(xml, "string(/domain/devices/interface[1]/mac/@address)", "0a:58:0a:d5:00:07");
+    assert_xpath(xml, "string(/domain/devices/interface[1]/target/@dev)", "cc0-0123456789");
+    assert_xpath(xml, "string(/domain/devices/interface[1]/target/@managed)", "no");
+    assert_xpath(xml, "string(/domain/devices/interface[1]/model/@type)", "virtio");
+    assert_xpath(xml, "string(/domain/devices/interface[1]/mtu/@size)", "1450");
+    assert_xpath(xml, "string(/domain/devices/interface[1]/rom/@enabled)", "no");
+    assert_xpath(xml, "string(/domain/devices/interface[2]/target/@dev)", "cc1-0123456789");
+    assert_xpath(xml, "string(count(/domain/devices/interface[2]/mtu))", "0");
+    assert_xpath(xml, "string(/domain/devices/interface[3]/@type)", "user");
+    assert_xpath(xml, "string(/domain/devices/interface[3]/mac/@address)", VM_USER_NETWORK_MAC);
+    assert_xpath(xml, "string(/domain/devices/interface[3]/rom/@enabled)", "no");
     assert_xpath(xml, "string(/domain/devices/serial[@type='file']/source/@path)",
                  "/run/cocoon/x/console.log");
     assert_lacks(xml, "<vsock");
@@ -629,7 +647,40 @@ static void tdx_relative_qgs(struct vm_spec *s)
     SET(tdx.qgs_socket_path, xstrdup("qgs.socket"));
 }
 
+static void nic_no_tap(struct vm_spec *s)
+{
+    SET(nics[0].tap, NULL);
+}
+static void nic_long_tap(struct vm_spec *s)
+{
+    SET(nics[0].tap, xstrdup("cc0-0123456789ab"));
+}
+static void nic_slash_tap(struct vm_spec *s)
+{
+    SET(nics[0].tap, xstrdup("cc0/x"));
+}
+static void nic_multicast_mac(struct vm_spec *s)
+{
+    s->nics[1].mac[0] = 0x01;
+}
+static void nic_small_mtu(struct vm_spec *s)
+{
+    s->nics[0].mtu = 67;
+}
+static void nic_missing_array(struct vm_spec *s)
+{
+    for (size_t i = 0; i < s->n_nics; i++)
+        free(s->nics[i].tap);
+    SET(nics, NULL);
+}
+
 static const struct bad_case bad_cases[] = {
+    {"NIC without tap", PLAIN_FULL, nic_no_tap, "nics[0].tap \"\": want 1 to 15 characters"},
+    {"NIC tap too long", PLAIN_FULL, nic_long_tap, "want 1 to 15 characters"},
+    {"NIC tap with /", PLAIN_FULL, nic_slash_tap, "nics[0].tap \"cc0/x\": not a network device"},
+    {"NIC multicast MAC", PLAIN_FULL, nic_multicast_mac, "nics[1].mac: a multicast address"},
+    {"NIC MTU", PLAIN_FULL, nic_small_mtu, "nics[0].mtu 67: want 68 to 65535"},
+    {"NIC array", PLAIN_FULL, nic_missing_array, "n_nics is 2 but the array is missing"},
     {"no name", PLAIN, no_name, "name is required"},
     {"empty name", PLAIN, empty_name, "name is required"},
     {"multi-line name", PLAIN, multiline_name, "name: must be a single line"},

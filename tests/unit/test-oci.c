@@ -425,11 +425,25 @@ START_TEST(test_cri_container_strips)
     _cleanup_free_ char *json = q(CRI_CONTAINER);
     ck_assert_int_eq(oci_spec_from_json(json, strlen(json), &s, &facts, &err), 0);
     ck_assert(facts.pid_shared);
+    /* ... and so is the network namespace's path, the pod's network (pod-net.h) */
+    ck_assert(facts.has_net_ns);
+    ck_assert_str_eq(facts.net_ns, "/var/run/netns/cni-1234");
     spec_free(s);
+    oci_spec_facts_clear(&facts);
     _cleanup_free_ char *ctr = q(CTR_RUN);
     facts.pid_shared = true;
     ck_assert_int_eq(oci_spec_from_json(ctr, strlen(ctr), &s, &facts, &err), 0);
     ck_assert(!facts.pid_shared);
+    ck_assert(facts.has_net_ns); /* a new, empty one */
+    ck_assert_ptr_null(facts.net_ns);
+    spec_free(s);
+    oci_spec_facts_clear(&facts);
+    /* no entry at all: the host's network (hostNetwork) */
+    ck_assert_int_eq(oci_spec_from_json("{\"linux\":{}}", 12, &s, &facts, &err), 0);
+    ck_assert(!facts.has_net_ns);
+    spec_free(s);
+    /* without facts nothing leaks (ASan) */
+    ck_assert_int_eq(oci_spec_from_json(json, strlen(json), &s, NULL, &err), 0);
     spec_free(s);
 }
 END_TEST

@@ -245,8 +245,9 @@ START_TEST(test_dev_config)
     assert_contains(r.out, "machine='pc'");
     assert_contains(r.out, "<kernel>/usr/share/cocoon/guest/vmlinux</kernel>");
     assert_contains(r.out, "<initrd>/usr/share/cocoon/guest/initramfs.cpio.gz</initrd>");
-    assert_contains(r.out, "<cmdline>console=ttyS0 panic=-1 quiet cocoon.net=static</cmdline>");
-    assert_contains(r.out, "<interface type='user'>");
+    assert_contains(r.out, "<cmdline>console=ttyS0 panic=-1 quiet</cmdline>");
+    /* no pod network to render (no namespace), and no user networking in the shipped config */
+    assert_lacks(r.out, "<interface");
     assert_contains(r.out, "path='/run/cocoon/example-sandbox/agent.sock'");
     assert_contains(r.out, "name='agent.channel.0'");
     assert_contains(r.out, "path='/run/cocoon/example-sandbox/console.log'");
@@ -267,8 +268,7 @@ START_TEST(test_dev_config_with_annotations)
     assert_rendered(&r);
     assert_contains(r.out, "<vcpu placement='static'>2</vcpu>");
     assert_contains(r.out, "<memory unit='MiB'>1024</memory>");
-    assert_contains(r.out, "<cmdline>console=ttyS0 panic=-1 quiet cocoon.net=static cocoon.shell=1 "
-                           "debug</cmdline>");
+    assert_contains(r.out, "<cmdline>console=ttyS0 panic=-1 quiet cocoon.shell=1 debug</cmdline>");
     assert_contains(r.out, "<name>cocoon-pod-1234</name>");
     assert_contains(r.out, "path='/run/cocoon/pod-1234/agent.sock'");
     assert_contains(r.out, "path='/run/cocoon/pod-1234/console.log'");

@@ -7,9 +7,10 @@
 #
 # Writes DIR/cocoon.toml (CONFIGS_DIR/cocoon-dev.toml) and the drop-in DIR/config.d/50-NAME.toml:
 # libvirt at E2E_LIBVIRT_URI, the kernel and initrd, STATE_DIR as the state dir (made, 0755);
-# --debug turns on the shim's debug log, --annotations allows the pod annotations the tests use
-# (vCPUs, memory, kernel parameters, init-data). Everything is left readable to all: libvirt's
-# QEMU user reads the kernel and initrd paths from there.
+# QEMU user networking with the test guest's static address on it (its registry is on the host's
+# loopback); --debug turns on the shim's debug log, --annotations allows the pod annotations the
+# tests use (vCPUs, memory, kernel parameters, init-data). Everything is left readable to all:
+# libvirt's QEMU user reads the kernel and initrd paths from there.
 e2e_cocoon_config() {
     local debug=false annotations=
     while [ $# -gt 0 ]; do
@@ -30,6 +31,8 @@ e2e_cocoon_config() {
 uri = "$E2E_LIBVIRT_URI"
 kernel = "$vmlinux"
 initrd = "$initramfs"
+kernel_params = "console=ttyS0 panic=-1 quiet cocoon.net=static"
+user_network = true
 $annotations
 
 [runtime]

@@ -14,6 +14,7 @@
 #include "policy.h"
 
 #include <ctype.h>
+#include <net/if.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,6 +25,7 @@
 #include "agent.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
+#include "netaddr.h"
 #include "storage.h"
 #include "util.h"
 
@@ -313,4 +315,101 @@ int policy_check_diagnostic(const Grpc__GetDiagnosticDataRequest *r, struct erro
         return 0;
     return deny(err, "GetDiagnosticDataRequest",
                 "genpolicy's default is false (request_defaults.GetDiagnosticDataRequest)");
+}
+
+/* --- the network requests: genpolicy-settings.json request_defaults --- */
+
+/* forbidden_source_regex (UpdateRoutes; its IPv4 one is AddARPNeighbors' forbidden_cidrs_regex),
+ * with (?:) written as (). Being anchored, they let "127.0.0.1/32" or "::ffff:127.0.0.1" pass;
+ * here an address that parses as a loopback one, with or without "/len", is refused as well. */
+#define LOOPBACK_V6_RE "^(0{0,4}:){0,7}0{0,3}1$"
+#define LOOPBACK_V4_RE "^127\\.([0-9]{1,3}\\.){2}[0-9]{1,3}$"
+/* AddARPNeighborsRequest.allowed_states: NUD_REACHABLE, NUD_PERMANENT; flags within
+ * NTF_PROXY | NTF_ROUTER (the rule: flags | 136 == 136) */
+#define NUD_REACHABLE_STATE 2
+#define NUD_PERMANENT_STATE 128
+#define ARP_ALLOWED_FLAGS 136
+
+static bool is_loopback_text(const char *s)
+{
+    if (regex_matches(LOOPBACK_V4_RE, s) || regex_matches(LOOPBACK_V6_RE, s))
+        return true;
+    struct ip_addr a;
+    unsigned prefix;
+    return (parse_net(s, AF_INET, &a, &prefix) || parse_net(s, AF_INET6, &a, &prefix)) &&
+           ip_is_loopback(&a);
+}
+
+int policy_check_update_interface(const Grpc__UpdateInterfaceRequest *r, struct error *err)
+{
+    static const char req[] = "UpdateInterfaceRequest";
+    if (!current().active)
+        return 0;
+    const Types__Interface *i = r->interface;
+    if (!i)
+        return deny(err, req, "interface must be present");
+    if (i->raw_flags & ~(uint32_t)IFF_NOARP)
+        return deny(err, req, "raw_flags %#x has bits other than IFF_NOARP (allow_raw_flags 128)",
+                    i->raw_flags);
+    if (eq(i->name, "lo"))
+        return deny(err, req, "name \"lo\" is forbidden (forbidden_names)");
+    static const uint8_t zero[6] = {0};
+    uint8_t mac[6];
+    if (eq(i->hwaddr, "00:00:00:00:00:00") ||
+        (parse_mac(i->hwaddr, mac) && !memcmp(mac, zero, sizeof(zero))))
+        return deny(err, req, "hwAddr %s is forbidden (forbidden_hw_addrs 00:00:00:00:00:00)",
+                    i->hwaddr);
+    return 0;
+}
+
+int policy_check_update_routes(const Grpc__UpdateRoutesRequest *r, struct error *err)
+{
+    static const char req[] = "UpdateRoutesRequest";
+    if (!current().active)
+        return 0;
+    if (!r->routes)
+        return deny(err, req, "routes must be present");
+    for (size_t i = 0; i < r->routes->n_routes; i++) {
+        const Types__Route *rt = r->routes->routes[i];
+        if (is_loopback_text(rt->source))
+            return deny(err, req,
+                        "routes[%zu]: source %s is a loopback address (forbidden_source_regex)", i,
+                        rt->source);
+        if (eq(rt->device, "lo"))
+            return deny(err, req,
+                        "routes[%zu]: device \"lo\" is forbidden (forbidden_device_names)", i);
+    }
+    return 0;
+}
+
+int policy_check_add_arp_neighbors(const Grpc__AddARPNeighborsRequest *r, struct error *err)
+{
+    static const char req[] = "AddARPNeighborsRequest";
+    if (!current().active)
+        return 0;
+    if (!r->neighbors)
+        return deny(err, req, "neighbors must be present");
+    for (size_t i = 0; i < r->neighbors->n_arpneighbors; i++) {
+        const Types__ARPNeighbor *n = r->neighbors->arpneighbors[i];
+        if (eq(n->device, "lo"))
+            return deny(err, req,
+                        "neighbors[%zu]: device \"lo\" is forbidden (forbidden_device_names)", i);
+        if (!n->toipaddress)
+            return deny(err, req, "neighbors[%zu]: toIPAddress must be present", i);
+        if (!empty(n->toipaddress->mask))
+            return deny(err, req, "neighbors[%zu]: toIPAddress.mask must be \"\", not \"%s\"", i,
+                        n->toipaddress->mask);
+        if (is_loopback_text(n->toipaddress->address))
+            return deny(err, req,
+                        "neighbors[%zu]: %s is a loopback address (forbidden_cidrs_regex)", i,
+                        n->toipaddress->address);
+        if (n->state != NUD_REACHABLE_STATE && n->state != NUD_PERMANENT_STATE)
+            return deny(err, req, "neighbors[%zu]: state %d is not one of allowed_states [2, 128]",
+                        i, n->state);
+        if ((n->flags | ARP_ALLOWED_FLAGS) != ARP_ALLOWED_FLAGS)
+            return deny(err, req,
+                        "neighbors[%zu]: flags %#x are not within NTF_PROXY | NTF_ROUTER (136)", i,
+                        (unsigned)n->flags);
+    }
+    return 0;
 }

@@ -18,3 +18,6 @@ int policy_check_create_container(const Grpc__CreateContainerRequest *r, struct 
 int policy_check_copy_file(const Grpc__CopyFileRequest *r, struct error *err);
 int policy_check_exec(const Grpc__ExecProcessRequest *r, struct error *err);
 int policy_check_diagnostic(const Grpc__GetDiagnosticDataRequest *r, struct error *err);
+int policy_check_update_interface(const Grpc__UpdateInterfaceRequest *r, struct error *err);
+int policy_check_update_routes(const Grpc__UpdateRoutesRequest *r, struct error *err);
+int policy_check_add_arp_neighbors(const Grpc__AddARPNeighborsRequest *r, struct error *err);

@@ -16,6 +16,7 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "network.h"
 #include "ns.h"
 #include "policy.h"
 #include "rpc.h"
@@ -254,13 +255,15 @@ static const struct ttrpc_method sandbox_methods[] = {
 int rpc_register(struct ttrpc_server *srv, struct error *err)
 {
     size_t n = sizeof(sandbox_methods) / sizeof(sandbox_methods[0]);
+    size_t total = n + n_container_methods + n_network_methods;
     /* One table per service name: the server keeps a pointer, so it lives as long as we do. */
     static struct ttrpc_method *all;
-    all = xcalloc(n + n_container_methods, sizeof(*all));
+    all = xcalloc(total, sizeof(*all));
     memcpy(all, sandbox_methods, sizeof(sandbox_methods));
     memcpy(all + n, container_methods, n_container_methods * sizeof(*all));
+    memcpy(all + n + n_container_methods, network_methods, n_network_methods * sizeof(*all));
     if (ttrpc_server_register(srv, "grpc.Health", health_methods,
                               sizeof(health_methods) / sizeof(health_methods[0]), NULL, err) < 0)
         return -1;
-    return ttrpc_server_register(srv, "grpc.AgentService", all, n + n_container_methods, NULL, err);
+    return ttrpc_server_register(srv, "grpc.AgentService", all, total, NULL, err);
 }

@@ -1,5 +1,5 @@
-/* The agent's ttrpc services: "grpc.AgentService" (rpc-container.c, rpc-sandbox.c) and
- * "grpc.Health". Methods not listed are answered UNIMPLEMENTED by the server. */
+/* The agent's ttrpc services: "grpc.AgentService" (rpc-container.c, rpc-sandbox.c, network.c)
+ * and "grpc.Health". Methods not listed are answered UNIMPLEMENTED by the server. */
 #pragma once
 
 #include "ttrpc/server.h"
