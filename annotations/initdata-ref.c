@@ -30,7 +30,8 @@ int initdata_ref_compute(const struct initdata *d, struct initdata_ref *out, str
     uint8_t snp[INITDATA_SNP_HOST_DATA_LEN], tdx[INITDATA_TDX_MRCONFIGID_LEN];
     uint8_t pcr8[INITDATA_PCR8_LEN];
     memset(out, 0, sizeof(*out));
-    if (initdata_pcr8(d, pcr8) < 0)
+    out->has_pcr8 = d->alg == INITDATA_SHA256;
+    if (out->has_pcr8 && initdata_pcr8(d, pcr8) < 0)
         return error_set(err, GRPC_INTERNAL, "init-data: PCR 8: sha256 failed");
     initdata_fit(d, snp, sizeof(snp));
     initdata_fit(d, tdx, sizeof(tdx));
@@ -40,7 +41,8 @@ int initdata_ref_compute(const struct initdata *d, struct initdata_ref *out, str
     to_base64(snp, sizeof(snp), out->snp_host_data_b64);
     to_hex(tdx, sizeof(tdx), out->tdx_mrconfigid);
     to_base64(tdx, sizeof(tdx), out->tdx_mrconfigid_b64);
-    to_hex(pcr8, sizeof(pcr8), out->pcr8);
+    if (out->has_pcr8)
+        to_hex(pcr8, sizeof(pcr8), out->pcr8);
     return 0;
 }
 

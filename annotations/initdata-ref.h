@@ -23,7 +23,12 @@ struct initdata_ref {
     char snp_host_data_b64[INITDATA_BASE64_LEN(INITDATA_SNP_HOST_DATA_LEN)];
     char tdx_mrconfigid[INITDATA_HEX_LEN(INITDATA_TDX_MRCONFIGID_LEN)];
     char tdx_mrconfigid_b64[INITDATA_BASE64_LEN(INITDATA_TDX_MRCONFIGID_LEN)];
-    char pcr8[INITDATA_HEX_LEN(INITDATA_PCR8_LEN)]; /* initdata_pcr8() */
+    /* initdata_pcr8(), for sha256 documents only: the attestation agent extends PCR 8's
+     * SHA-256 bank with the init-data digest and refuses one that is not 32 bytes ("expected
+     * sha256 digest", guest-components' az-snp-vtpm attester), so a sha384 or sha512 document
+     * has no PCR 8 a verifier could ever see. "" then. */
+    bool has_pcr8;
+    char pcr8[INITDATA_HEX_LEN(INITDATA_PCR8_LEN)];
 };
 
 /* Returns 0, or -1 (GRPC_INTERNAL) if OpenSSL fails. */

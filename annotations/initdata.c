@@ -40,13 +40,21 @@ void initdata_free(struct initdata *d)
 
 static struct initdata_limits limits_or_defaults(const struct initdata_limits *lim)
 {
-    struct initdata_limits l = {INITDATA_DEFAULT_MAX_ANNOTATION, INITDATA_DEFAULT_MAX_DECOMPRESSED};
-    if (lim && lim->max_annotation)
+    struct initdata_limits l = {.max_annotation = INITDATA_DEFAULT_MAX_ANNOTATION,
+                                .max_decompressed = INITDATA_DEFAULT_MAX_DECOMPRESSED};
+    if (lim && lim->max_annotation) {
         l.max_annotation = lim->max_annotation;
-    if (lim && lim->max_decompressed)
+        l.max_annotation_name = lim->max_annotation_name;
+    }
+    if (lim && lim->max_decompressed) {
         l.max_decompressed = lim->max_decompressed;
+        l.max_decompressed_name = lim->max_decompressed_name;
+    }
     return l;
 }
+
+/* The format arguments for "%s%s" after "the N-byte limit": " set by <name>", or nothing. */
+#define SET_BY(name) (name) ? " set by " : "", (name) ? (name) : ""
 
 /* Every input problem: GRPC_INVALID_ARGUMENT, message prefixed "init-data: ". */
 #define invalid(err, ...) error_set(err, GRPC_INVALID_ARGUMENT, PREFIX __VA_ARGS__)
@@ -100,8 +108,8 @@ static void feed(z_stream *zs, const uint8_t **in, size_t *left)
 
 /* Inflates one or more gzip members. The output buffer never grows past max_out + 1 bytes, so a
  * gzip bomb is refused after inflating just over the limit, not all of it. */
-static int gunzip(const uint8_t *in, size_t in_len, size_t max_out, char **out, size_t *out_len,
-                  struct error *err)
+static int gunzip(const uint8_t *in, size_t in_len, size_t max_out, const char *max_name,
+                  char **out, size_t *out_len, struct error *err)
 {
     _cleanup_(inflate_endp) z_stream zs = {0};
     if (inflateInit2(&zs, 15 + 16) != Z_OK)
@@ -122,7 +130,8 @@ static int gunzip(const uint8_t *in, size_t in_len, size_t max_out, char **out, 
         feed(&zs, &next, &left);
         if (len == cap) {
             if (cap == cap_max)
-                return invalid(err, "decompressed size exceeds the %zu-byte limit", max_out);
+                return invalid(err, "decompressed size exceeds the %zu-byte limit%s%s", max_out,
+                               SET_BY(max_name));
             cap = cap > cap_max / 2 ? cap_max : cap * 2;
             buf = xrealloc(buf, cap + 1);
         }
@@ -134,7 +143,8 @@ static int gunzip(const uint8_t *in, size_t in_len, size_t max_out, char **out, 
 
         if (rc == Z_STREAM_END) {
             if (len > max_out)
-                return invalid(err, "decompressed size exceeds the %zu-byte limit", max_out);
+                return invalid(err, "decompressed size exceeds the %zu-byte limit%s%s", max_out,
+                               SET_BY(max_name));
             feed(&zs, &next, &left);
             size_t rest = zs.avail_in + left;
             if (rest == 0)
@@ -326,8 +336,8 @@ int initdata_from_annotation(const char *value, const struct initdata_limits *li
     if (n == 0)
         return invalid(err, "annotation is empty");
     if (n > l.max_annotation)
-        return invalid(err, "annotation is %zu bytes, over the %zu-byte limit", n,
-                       l.max_annotation);
+        return invalid(err, "annotation is %zu bytes, over the %zu-byte limit%s%s", n,
+                       l.max_annotation, SET_BY(l.max_annotation_name));
 
     _cleanup_free_ uint8_t *bin = NULL;
     size_t bin_len = 0;
@@ -339,13 +349,14 @@ int initdata_from_annotation(const char *value, const struct initdata_limits *li
     char *raw;
     size_t raw_len;
     if (is_gzip(bin, bin_len)) {
-        if (gunzip(bin, bin_len, l.max_decompressed, &raw, &raw_len, err) < 0)
+        const char *name = l.max_decompressed_name;
+        if (gunzip(bin, bin_len, l.max_decompressed, name, &raw, &raw_len, err) < 0)
             return -1;
     } else {
         /* A TOML document cannot start with 0x1f, so plain TOML is never mistaken for gzip. */
         if (bin_len > l.max_decompressed)
-            return invalid(err, "document is %zu bytes, over the %zu-byte limit", bin_len,
-                           l.max_decompressed);
+            return invalid(err, "document is %zu bytes, over the %zu-byte limit%s%s", bin_len,
+                           l.max_decompressed, SET_BY(l.max_decompressed_name));
         raw = dup_bytes(bin, bin_len);
         raw_len = bin_len;
     }
@@ -440,8 +451,8 @@ int initdata_disk_parse(const uint8_t *img, size_t len, const struct initdata_li
         return invalid(err, "disk image: gzip length is 0");
     if (!is_gzip(img + INITDATA_DISK_HEADER_LEN, (size_t)gz_len))
         return invalid(err, "disk image: the data after the header is not gzip");
-    return gunzip(img + INITDATA_DISK_HEADER_LEN, (size_t)gz_len, l.max_decompressed, raw, raw_len,
-                  err);
+    return gunzip(img + INITDATA_DISK_HEADER_LEN, (size_t)gz_len, l.max_decompressed,
+                  l.max_decompressed_name, raw, raw_len, err);
 }
 
 int initdata_annotation_encode(const char *raw, size_t len, char **b64, struct error *err)

@@ -27,7 +27,8 @@
 #define INITDATA_VERSION "0.1.0"
 
 /* Defaults for struct initdata_limits. 256 KiB is Kubernetes' limit for all annotations of an
- * object together, so no real annotation is longer. */
+ * object together, so no real annotation is longer; 1 MiB of TOML is far more than any policy
+ * and configuration need, and stops a gzip bomb early. (Kata has no limits.) */
 #define INITDATA_DEFAULT_MAX_ANNOTATION (256u * 1024)
 #define INITDATA_DEFAULT_MAX_DECOMPRESSED (1024u * 1024)
 
@@ -51,6 +52,10 @@ enum initdata_alg {
 struct initdata_limits {
     size_t max_annotation;   /* bytes of annotation value (base64 text) */
     size_t max_decompressed; /* bytes of TOML after gunzip; a gzip bomb stops here */
+    /* What set each limit (a configuration key), for the message that refuses a value over it:
+     * "... over the 262144-byte limit set by <name>". NULL names nothing. */
+    const char *max_annotation_name;
+    const char *max_decompressed_name;
 };
 
 struct initdata {

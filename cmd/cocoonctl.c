@@ -45,9 +45,11 @@ static const char usage_text[] =
     "        Check an init-data TOML document the way the shim checks the annotation, and\n"
     "        print its algorithm, its digest and the reference values a verifier expects:\n"
     "        SNP HOST_DATA and TDX MRCONFIGID (the digest cut or zero-padded to 32 and 48\n"
-    "        bytes; hex and base64) and the vTPM PCR 8 value, sha256(32 zero bytes ||\n"
-    "        HOST_DATA). --json prints one JSON object with the keys algorithm, digest,\n"
-    "        snp_host_data, tdx_mrconfigid and pcr8 (lower-case hex).\n"
+    "        bytes; hex and base64) and, for a sha256 document, the vTPM PCR 8 value,\n"
+    "        sha256(32 zero bytes || digest) (the attestation agent extends PCR 8 with\n"
+    "        sha256 digests only). --json prints one JSON object with the keys algorithm,\n"
+    "        digest, snp_host_data, tdx_mrconfigid and pcr8 (lower-case hex; pcr8 null\n"
+    "        for sha384 and sha512).\n"
     "  initdata annotate FILE\n"
     "        Check an init-data TOML document and print the value for the pod annotation\n"
     "        " ANNOTATION_INITDATA ":\n"
@@ -58,10 +60,13 @@ static const char usage_text[] =
     "        MRCONFIGID (base64 of 48 bytes), e.g. from an attestation report, binds.\n"
     "        At least one of the two; exit 0 if every one given matches, 1 if not.\n"
     "        FILE \"-\" is stdin for all three.\n"
+    "        --config FILE (all three): check against that configuration's init-data\n"
+    "        limits, [runtime] initdata_annotation_limit_kib and initdata_document_limit_kib,\n"
+    "        as the shim on that node would; without it, the defaults (256 and 1024 KiB).\n"
     "  version\n"
     "        Print the version.\n"
     "\n"
-    "--config defaults to $" CONFIG_ENV ", else " CONFIG_DEFAULT_PATH ".\n"
+    "render and config dump: --config defaults to $" CONFIG_ENV ", else " CONFIG_DEFAULT_PATH ".\n"
     "Exit status: 0 success, 1 error (or a mismatch for initdata verify), 2 usage error.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -243,19 +248,39 @@ static int read_input(const char *path, size_t max, char **data, size_t *len, st
     return 0;
 }
 
+/* The init-data limits of the configuration at config_path, or without one the defaults: no
+ * configuration is read unless asked for (the initdata commands run anywhere, on a verifier's
+ * machine too). */
+static int load_limits(const char *config_path, struct initdata_limits *lim, struct error *err)
+{
+    *lim = (struct initdata_limits){.max_annotation = INITDATA_DEFAULT_MAX_ANNOTATION,
+                                    .max_decompressed = INITDATA_DEFAULT_MAX_DECOMPRESSED};
+    if (!config_path)
+        return 0;
+    _cleanup_(config_freep) struct config *cfg = NULL;
+    if (config_load(config_path, &cfg, err) < 0)
+        return -1;
+    config_initdata_limits(cfg, lim); /* its names are static */
+    return 0;
+}
+
+/* " set by <key>" after a limit in a message, or "" */
+#define SET_BY(name) (name) ? " set by " : "", (name) ? (name) : ""
+
 /* Reads and checks a TOML document exactly as the annotation's would be checked after gunzip,
  * with the same size limit and the same messages. */
-static int load_document(const char *path, struct initdata **d, struct error *err)
+static int load_document(const char *path, const struct initdata_limits *lim, struct initdata **d,
+                         struct error *err)
 {
     _cleanup_free_ char *raw = NULL;
     size_t len = 0;
-    int r = read_input(path, INITDATA_DEFAULT_MAX_DECOMPRESSED, &raw, &len, err);
+    int r = read_input(path, lim->max_decompressed, &raw, &len, err);
     if (r < 0)
         return -1;
     if (r > 0)
         return error_set(err, GRPC_INVALID_ARGUMENT,
-                         "%s: init-data: document is over the %u-byte limit", path,
-                         INITDATA_DEFAULT_MAX_DECOMPRESSED);
+                         "%s: init-data: document is over the %zu-byte limit%s%s", path,
+                         lim->max_decompressed, SET_BY(lim->max_decompressed_name));
     if (initdata_from_toml(raw, len, d, err) < 0)
         return error_wrap(err, "%s", path);
     return 0;
@@ -274,9 +299,10 @@ static int one_operand(const char *command, int argc, char *argv[], const char *
 
 static void print_json(const struct initdata_ref *ref)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "algorithm", ref->algorithm, "digest",
-                          ref->digest, "snp_host_data", ref->snp_host_data, "tdx_mrconfigid",
-                          ref->tdx_mrconfigid, "pcr8", ref->pcr8);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:o}", "algorithm", ref->algorithm, "digest", ref->digest,
+                  "snp_host_data", ref->snp_host_data, "tdx_mrconfigid", ref->tdx_mrconfigid,
+                  "pcr8", ref->has_pcr8 ? json_string(ref->pcr8) : json_null());
     if (!o)
         abort(); /* only out of memory: the xalloc convention */
     json_dumpf(o, stdout, JSON_INDENT(2));
@@ -292,22 +318,32 @@ static void print_text(const struct initdata_ref *ref)
     printf("snp_host_data_base64:  %s\n", ref->snp_host_data_b64);
     printf("tdx_mrconfigid:        %s\n", ref->tdx_mrconfigid);
     printf("tdx_mrconfigid_base64: %s\n", ref->tdx_mrconfigid_b64);
-    printf("pcr8:                  %s\n", ref->pcr8);
+    if (ref->has_pcr8)
+        printf("pcr8:                  %s\n", ref->pcr8);
+    else
+        printf("pcr8:                  none: the attestation agent extends the vTPM's PCR 8 with "
+               "sha256 digests only and refuses a %s one\n",
+               ref->algorithm);
 }
 
 static int cmd_initdata_digest(int argc, char *argv[])
 {
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     bool json = false;
+    const char *config_path = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, ":jh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":jc:h", options, NULL)) != -1) {
         switch (c) {
         case 'j':
             json = true;
+            break;
+        case 'c':
+            config_path = optarg;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -321,8 +357,10 @@ static int cmd_initdata_digest(int argc, char *argv[])
         return EXIT_USAGE;
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
     _cleanup_(initdata_freep) struct initdata *d = NULL;
+    struct initdata_limits lim;
     struct initdata_ref ref;
-    if (load_document(path, &d, &err) < 0 || initdata_ref_compute(d, &ref, &err) < 0)
+    if (load_limits(config_path, &lim, &err) < 0 || load_document(path, &lim, &d, &err) < 0 ||
+        initdata_ref_compute(d, &ref, &err) < 0)
         return fail(&err);
     if (json)
         print_json(&ref);
@@ -334,15 +372,23 @@ static int cmd_initdata_digest(int argc, char *argv[])
 static int cmd_initdata_annotate(int argc, char *argv[])
 {
     static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    const char *config_path = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-        if (c != 'h')
+    while ((c = getopt_long(argc, argv, ":c:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return finish_stdout();
+        default:
             return bad_option("initdata annotate", c, argv);
-        fputs(usage_text, stdout);
-        return finish_stdout();
+        }
     }
     const char *path;
     if (one_operand("annotate", argc, argv, &path) != 0)
@@ -350,7 +396,8 @@ static int cmd_initdata_annotate(int argc, char *argv[])
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
     _cleanup_(initdata_freep) struct initdata *d = NULL;
     _cleanup_free_ char *value = NULL;
-    if (load_document(path, &d, &err) < 0 ||
+    struct initdata_limits lim;
+    if (load_limits(config_path, &lim, &err) < 0 || load_document(path, &lim, &d, &err) < 0 ||
         initdata_annotation_encode(d->raw, d->raw_len, &value, &err) < 0)
         return fail(&err);
     printf("%s\n", value);
@@ -359,27 +406,28 @@ static int cmd_initdata_annotate(int argc, char *argv[])
 
 /* An annotation value, or "@FILE" for the value in FILE (trailing white space, such as the
  * newline `base64 -w0 > FILE` leaves out and an editor adds, is dropped). */
-static int load_annotation(const char *arg, struct initdata **d, struct error *err)
+static int load_annotation(const char *arg, const struct initdata_limits *lim, struct initdata **d,
+                           struct error *err)
 {
     if (arg[0] != '@')
-        return initdata_from_annotation(arg, NULL, d, err);
+        return initdata_from_annotation(arg, lim, d, err);
     const char *path = arg + 1;
     _cleanup_free_ char *value = NULL;
     size_t len = 0;
     /* Room for line breaks (base64(1) wraps at 76); the decoder enforces the real limit. */
-    int r = read_input(path, INITDATA_DEFAULT_MAX_ANNOTATION * 2, &value, &len, err);
+    int r = read_input(path, lim->max_annotation * 2, &value, &len, err);
     if (r < 0)
         return -1;
     if (r > 0)
         return error_set(err, GRPC_INVALID_ARGUMENT,
-                         "%s: init-data: annotation is over the %u-byte limit", path,
-                         INITDATA_DEFAULT_MAX_ANNOTATION);
+                         "%s: init-data: annotation is over the %zu-byte limit%s%s", path,
+                         lim->max_annotation, SET_BY(lim->max_annotation_name));
     if (memchr(value, '\0', len))
         return error_set(err, GRPC_INVALID_ARGUMENT,
                          "%s: holds a NUL byte; want the annotation value (base64 text)", path);
     while (len > 0 && strchr(" \t\r\n", value[len - 1]))
         value[--len] = '\0';
-    if (initdata_from_annotation(value, NULL, d, err) < 0)
+    if (initdata_from_annotation(value, lim, d, err) < 0)
         return error_wrap(err, "%s", path);
     return 0;
 }
@@ -420,16 +468,21 @@ static int cmd_initdata_verify(int argc, char *argv[])
     static const struct option options[] = {
         {"host-data", required_argument, NULL, 's'},
         {"mrconfigid", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    const char *config_path = NULL;
     struct expected_field fields[] = {
         {"--host-data", "HOST_DATA", INITDATA_SNP_HOST_DATA_LEN, NULL, {0}, NULL},
         {"--mrconfigid", "MRCONFIGID", INITDATA_TDX_MRCONFIGID_LEN, NULL, {0}, NULL},
     };
     int c;
-    while ((c = getopt_long(argc, argv, ":s:t:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":s:t:c:h", options, NULL)) != -1) {
         switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
         case 's':
             fields[0].b64 = optarg;
             break;
@@ -456,8 +509,11 @@ static int cmd_initdata_verify(int argc, char *argv[])
             return usage_error("initdata verify: %s", err.msg);
 
     _cleanup_(initdata_freep) struct initdata *d = NULL;
+    struct initdata_limits lim;
     struct initdata_ref ref;
-    if (load_annotation(argv[optind], &d, &err) < 0 || initdata_ref_compute(d, &ref, &err) < 0)
+    if (load_limits(config_path, &lim, &err) < 0 ||
+        load_annotation(argv[optind], &lim, &d, &err) < 0 ||
+        initdata_ref_compute(d, &ref, &err) < 0)
         return fail(&err);
     fields[0].own_b64 = ref.snp_host_data_b64;
     fields[1].own_b64 = ref.tdx_mrconfigid_b64;

@@ -14,9 +14,13 @@
 #include "lib/fs.h"
 #include "lib/toml.h"
 #include "lib/xalloc.h"
+#include "shim/oci.h"
 
 #define MAX_FILE_SIZE (1 << 20) /* a configuration is a few KiB; refuse anything absurd */
 #define MAX_TIMEOUT 86400
+/* The OCI config.json an annotation comes in is read up to OCI_MAX_JSON_SIZE (16 MiB): no
+ * init-data annotation can be longer, and its document needs no more room either. */
+#define MAX_INITDATA_LIMIT_KIB (OCI_MAX_JSON_SIZE / 1024)
 #define SNP_POLICY_RESERVED_1 (UINT64_C(1) << 17)
 #define TDX_POLICY_ALLOWED ((UINT64_C(1) << 0) | (UINT64_C(1) << 28))
 
@@ -128,6 +132,10 @@ static const struct key keys[] = {
     KEY("runtime", "static_sandbox_resource_mgmt", KIND_BOOL, runtime.static_sandbox_resource_mgmt),
     KEY("runtime", "copy_volume_limit_mib", KIND_UINT, runtime.copy_volume_limit_mib, .min = 1,
         .max = 4096),
+    KEY("runtime", "initdata_annotation_limit_kib", KIND_UINT,
+        runtime.initdata_annotation_limit_kib, .min = 1, .max = MAX_INITDATA_LIMIT_KIB),
+    KEY("runtime", "initdata_document_limit_kib", KIND_UINT, runtime.initdata_document_limit_kib,
+        .min = 1, .max = MAX_INITDATA_LIMIT_KIB),
     KEY("runtime", "state_dir", KIND_PATH, runtime.state_dir, .required = true),
 };
 
@@ -208,6 +216,8 @@ struct config *config_new_defaults(void)
     cfg->agent.health_check_timeout = 90;
     cfg->runtime.create_container_timeout = 60;
     cfg->runtime.copy_volume_limit_mib = 64;
+    cfg->runtime.initdata_annotation_limit_kib = INITDATA_DEFAULT_MAX_ANNOTATION / 1024;
+    cfg->runtime.initdata_document_limit_kib = INITDATA_DEFAULT_MAX_DECOMPRESSED / 1024;
     set_string(&cfg->runtime.state_dir, "/run/cocoon");
     return cfg;
 }
@@ -707,4 +717,14 @@ void config_dump(const struct config *cfg, FILE *f)
         dump_value(cfg, &keys[i], f);
         fputc('\n', f);
     }
+}
+
+void config_initdata_limits(const struct config *cfg, struct initdata_limits *out)
+{
+    *out = (struct initdata_limits){
+        .max_annotation = (size_t)cfg->runtime.initdata_annotation_limit_kib * 1024,
+        .max_decompressed = (size_t)cfg->runtime.initdata_document_limit_kib * 1024,
+        .max_annotation_name = "[runtime] initdata_annotation_limit_kib",
+        .max_decompressed_name = "[runtime] initdata_document_limit_kib",
+    };
 }

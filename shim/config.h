@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "annotations/initdata.h"
 #include "lib/error.h"
 #include "vmm/vm-spec.h"
 
@@ -70,8 +71,10 @@ struct config_runtime {
     unsigned create_container_timeout; /* seconds */
     bool experimental_force_guest_pull;
     bool static_sandbox_resource_mgmt;
-    unsigned copy_volume_limit_mib; /* the most one mount copies into the guest */
-    char *state_dir;                /* per-sandbox files: <state_dir>/<sandbox id>/ */
+    unsigned copy_volume_limit_mib;         /* the most one mount copies into the guest */
+    unsigned initdata_annotation_limit_kib; /* the init-data annotation, base64 text */
+    unsigned initdata_document_limit_kib;   /* its TOML document, after gunzip */
+    char *state_dir;                        /* per-sandbox files: <state_dir>/<sandbox id>/ */
 };
 
 struct config {
@@ -96,3 +99,8 @@ void config_free(struct config *cfg);
 
 /* Writes the effective configuration as TOML that config_load reads back to the same values. */
 void config_dump(const struct config *cfg, FILE *f);
+
+/* The init-data decoder's limits (annotations/initdata.h) from [runtime]
+ * initdata_annotation_limit_kib and initdata_document_limit_kib, in bytes, each named by its key
+ * for the message that refuses an init-data over it. */
+void config_initdata_limits(const struct config *cfg, struct initdata_limits *out);

@@ -110,14 +110,17 @@ static int fill_agent(const struct config *cfg, const char *dir, struct vm_spec 
 
 /* overrides_compute() has already refused the annotation unless enable_annotations allows it.
  * An empty value means no init-data, as in Kata. */
-static int add_initdata(const struct annotation *anns, size_t n, const char *dir,
-                        struct vm_spec *out, struct initdata **decoded, struct error *err)
+static int add_initdata(const struct config *cfg, const struct annotation *anns, size_t n,
+                        const char *dir, struct vm_spec *out, struct initdata **decoded,
+                        struct error *err)
 {
     const char *value = annotation_get(anns, n, ANNOTATION_INITDATA);
     if (!value || !*value)
         return 0;
+    struct initdata_limits lim;
+    config_initdata_limits(cfg, &lim);
     _cleanup_(initdata_freep) struct initdata *d = NULL;
-    if (initdata_from_annotation(value, NULL, &d, err) < 0)
+    if (initdata_from_annotation(value, &lim, &d, err) < 0)
         return error_wrap(err, "annotation \"%s\"", ANNOTATION_INITDATA);
 
     /* The TEE signs this field into every report, so the guest's attester and the verifier can
@@ -223,7 +226,7 @@ int sandbox_vm_spec(const struct config *cfg, const char *sandbox_id, const stru
     out->console_log = xasprintf("%s/%s", dir, SANDBOX_CONSOLE_LOG);
     if (fill_agent(cfg, dir, out, err) < 0)
         return -1;
-    return add_initdata(anns, n, dir, out, initdata, err);
+    return add_initdata(cfg, anns, n, dir, out, initdata, err);
 }
 
 /* --- writing the init-data disk --- */

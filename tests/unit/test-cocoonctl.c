@@ -233,6 +233,7 @@ START_TEST(test_digest_text)
     assert_exit(&r, 0);
     ck_assert_str_eq(r.out, want);
     run_free(&r);
+
     unlink(t.path);
 
     tmpfile_text(&t, SHA384_TOML);
@@ -240,6 +241,9 @@ START_TEST(test_digest_text)
     assert_exit(&r, 0);
     assert_contains(r.out, "algorithm:             sha384\n");
     assert_contains(r.out, "\ndigest:                " SHA384_HEX "\n");
+    /* a sha384 document has no PCR 8 reference value, and the text says why */
+    assert_contains(r.out, "pcr8:                  none: the attestation agent extends the vTPM's "
+                           "PCR 8 with sha256 digests only and refuses a sha384 one\n");
     assert_contains(r.out, "\nsnp_host_data_base64:  " SHA384_SNP "\n");
     assert_contains(r.out, "\ntdx_mrconfigid_base64: " SHA384_TDX "\n");
     run_free(&r);
@@ -276,6 +280,11 @@ static void check_json(const char *toml, size_t len, const char *alg, const char
                              {"pcr8", pcr8}};
     for (size_t i = 0; i < 5; i++) {
         json_t *v = json_object_get(o, keys[i][0]);
+        /* PCR 8 takes sha256 digests only: no reference value for the others */
+        if (strcmp(keys[i][0], "pcr8") == 0 && strcmp(alg, "sha256") != 0) {
+            ck_assert_msg(json_is_null(v), "pcr8 of a %s document is not null:\n%s", alg, r.out);
+            continue;
+        }
         ck_assert_msg(json_is_string(v), "%s missing or not a string:\n%s", keys[i][0], r.out);
         ck_assert_str_eq(json_string_value(v), keys[i][1]);
     }
@@ -363,6 +372,34 @@ START_TEST(test_digest_malformed)
 END_TEST
 
 /* --- annotate, and verify on its output --- */
+
+/* --config: the node's init-data limits, as its shim applies them; without it the defaults. */
+START_TEST(test_config_limits)
+{
+    struct tmpfile cfg, doc;
+    tmpfile_text(&cfg, "[hypervisor.libvirt]\nkernel = \"/k\"\n[runtime]\n"
+                       "initdata_document_limit_kib = 1\n");
+    _cleanup_free_ char *text = xasprintf("%s#%1100s\n", DEFAULT_TOML, "");
+    tmpfile_text(&doc, text);
+    struct run r = RUN("initdata", "digest", doc.path);
+    assert_exit(&r, 0);
+    run_free(&r);
+    const char *const cmds[] = {"digest", "annotate"};
+    for (size_t i = 0; i < 2; i++) {
+        r = RUN("initdata", cmds[i], "--config", cfg.path, doc.path);
+        assert_exit(&r, 1);
+        assert_contains(r.err, "over the 1024-byte limit set by [runtime] "
+                               "initdata_document_limit_kib");
+        run_free(&r);
+    }
+    r = RUN("initdata", "digest", "--config", "/nonexistent/cocoon.toml", doc.path);
+    assert_exit(&r, 1);
+    assert_contains(r.err, "/nonexistent/cocoon.toml");
+    run_free(&r);
+    unlink(cfg.path);
+    unlink(doc.path);
+}
+END_TEST
 
 START_TEST(test_annotate_round_trip)
 {
@@ -566,7 +603,7 @@ START_TEST(test_help)
     struct run r = RUN("--help");
     assert_exit(&r, 0);
     assert_contains(r.out, "initdata digest [--json] FILE");
-    assert_contains(r.out, "snp_host_data, tdx_mrconfigid and pcr8");
+    assert_contains(r.out, "digest, snp_host_data, tdx_mrconfigid and pcr8");
     assert_contains(r.out, "initdata annotate FILE");
     assert_contains(r.out, "initdata verify VALUE [--host-data BASE64] [--mrconfigid BASE64]");
     assert_contains(r.out, "@FILE");
@@ -590,6 +627,7 @@ static Suite *cocoonctl_suite(void)
     tcase_add_test(tc, test_digest_text);
     tcase_add_test(tc, test_digest_json);
     tcase_add_test(tc, test_digest_malformed);
+    tcase_add_test(tc, test_config_limits);
     tcase_add_test(tc, test_annotate_round_trip);
     tcase_add_test(tc, test_verify_upstream_annotation);
     tcase_add_test(tc, test_verify_mismatch);

@@ -146,6 +146,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(cfg->runtime.create_container_timeout, 60);
     ck_assert(!cfg->runtime.experimental_force_guest_pull);
     ck_assert(!cfg->runtime.static_sandbox_resource_mgmt);
+    ck_assert_uint_eq(cfg->runtime.initdata_annotation_limit_kib, 256);
+    ck_assert_uint_eq(cfg->runtime.initdata_document_limit_kib, 1024);
     ck_assert_str_eq(cfg->runtime.state_dir, "/run/cocoon");
     config_free(cfg);
 }
@@ -252,6 +254,8 @@ static char *full_text(void)
         "create_container_timeout = 600\n"
         "experimental_force_guest_pull = true\n"
         "static_sandbox_resource_mgmt = true\n"
+        "initdata_annotation_limit_kib = 16384\n"
+        "initdata_document_limit_kib = 1\n"
         "state_dir = \"/run/cocoon-test\"\n",
         id_block, id_auth, owner, owner);
 }
@@ -310,6 +314,14 @@ START_TEST(test_full_file)
     ck_assert_uint_eq(cfg->runtime.create_container_timeout, 600);
     ck_assert(cfg->runtime.experimental_force_guest_pull);
     ck_assert(cfg->runtime.static_sandbox_resource_mgmt);
+    ck_assert_uint_eq(cfg->runtime.initdata_annotation_limit_kib, 16384);
+    ck_assert_uint_eq(cfg->runtime.initdata_document_limit_kib, 1);
+    struct initdata_limits lim;
+    config_initdata_limits(cfg, &lim);
+    ck_assert_uint_eq(lim.max_annotation, 16384 * 1024);
+    ck_assert_uint_eq(lim.max_decompressed, 1024);
+    ck_assert_str_eq(lim.max_annotation_name, "[runtime] initdata_annotation_limit_kib");
+    ck_assert_str_eq(lim.max_decompressed_name, "[runtime] initdata_document_limit_kib");
     ck_assert_str_eq(cfg->runtime.state_dir, "/run/cocoon-test");
     config_free(cfg);
     scratch_free(&s);
@@ -453,6 +465,12 @@ static const struct bad_case bad_cases[] = {
      "FILE:4:1: runtime.state_dir: must be an absolute path, got \"\""},
     {"[agent]\nrequest_timeout = -1\n[hypervisor.libvirt]\n" KERNEL_LINE,
      "FILE:2:1: agent.request_timeout: must be an integer from 1 to 86400, got -1"},
+    /* the init-data limits: at least 1 KiB, at most what a config.json may hold (16 MiB) */
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[runtime]\ninitdata_annotation_limit_kib = 0\n",
+     "FILE:4:1: runtime.initdata_annotation_limit_kib: must be an integer from 1 to 16384, got 0"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[runtime]\ninitdata_document_limit_kib = 16385\n",
+     "FILE:4:1: runtime.initdata_document_limit_kib: must be an integer from 1 to 16384, got "
+     "16385"},
     {"[hypervisor.libvirt]\n" KERNEL_LINE "snp_cbitpos = 64\n",
      "FILE:3:1: hypervisor.libvirt.snp_cbitpos: must be an integer from 0 to 63, got 64"},
     {"[hypervisor.libvirt]\n" KERNEL_LINE "snp_guest_policy = 0x10000\n",
@@ -662,6 +680,8 @@ START_TEST(test_shipped_snp_config)
     /* a confidential runtime runs nothing but the image the pod names */
     ck_assert(cfg->runtime.experimental_force_guest_pull);
     ck_assert_uint_eq(cfg->runtime.copy_volume_limit_mib, 64);
+    ck_assert_uint_eq(cfg->runtime.initdata_annotation_limit_kib, 256);
+    ck_assert_uint_eq(cfg->runtime.initdata_document_limit_kib, 1024);
     config_free(cfg);
     assert_documented(path, "tdx_");
 }
