@@ -192,9 +192,32 @@ int agent_get_guest_details(struct agent *a, Grpc__GuestDetailsResponse **out, s
                 a->t.request_ms, err);
 }
 
+/* A clean path below AGENT_COPY_FILE_DIR: what kata-agent accepts, checked on our side so that
+ * nothing else ever reaches a guest. */
+static bool copy_path_allowed(const char *path)
+{
+    size_t n = strlen(AGENT_COPY_FILE_DIR);
+    if (!path || strncmp(path, AGENT_COPY_FILE_DIR, n) != 0 || !path[n])
+        return false;
+    for (const char *c = path + n; *c;) {
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        c += len;
+        if (*c == '/' && !*++c)
+            return false; /* a trailing slash */
+    }
+    return true;
+}
+
 int agent_copy_file_chunk(struct agent *a, const struct agent_file *f, uint64_t offset,
                           const void *data, size_t len, struct error *err)
 {
+    if (!copy_path_allowed(f->path))
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "copy %s: not a path below " AGENT_COPY_FILE_DIR
+                         " without \".\" or \"..\", the only place the agent takes files",
+                         f->path ? f->path : "(null)");
     Grpc__CopyFileRequest req = GRPC__COPY_FILE_REQUEST__INIT;
     req.path = (char *)f->path;
     req.file_size = (int64_t)f->size;
@@ -418,4 +441,82 @@ int agent_get_oom_event(struct agent *a, char **cid, struct error *err)
     *cid = xstrdup(resp->container_id);
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     return 0;
+}
+
+/* What kata-agent answers for a process or container it does not know (kata-containers
+ * src/agent/src/sandbox.rs find_container_process and rpc.rs). The message is the agent's whole
+ * status message; call() puts "agent <Method>: " (and for INTERNAL "internal error: ") before it.
+ *
+ * Since Kata 3.25 (commit db0991280889, "agent: add SandboxError enum"; in 3.25.0, 4.0.0 and
+ * 4.1.0), find_container_process fails with a SandboxError. SignalProcess, WaitProcess,
+ * ReadStdout/ReadStderr, CloseStdin and TtyWinResize send it through sandbox_err_to_ttrpc, as
+ * ttrpc_error(code, err), whose message is the error's Debug form, format!("{err:?}"):
+ *   NOT_FOUND        "InitProcessNotFound"  exec id "": the init was waited for
+ *   NOT_FOUND        "InvalidExecId"        an exec id that was waited for, or never was
+ *   INVALID_ARGUMENT "InvalidContainerId"   no such container
+ * WriteStdin (do_write_stream) passes the SandboxError through anyhow (`?`), and map_ttrpc_err
+ * sends it INTERNAL with anyhow's Debug form, which is the error's Display text:
+ *   INTERNAL "Process not found: init process missing", "Process not found: invalid exec id",
+ *            "Invalid container id"
+ * Before 3.25 the same lookup failed with anyhow errors, sent INTERNAL by map_ttrpc_err(same):
+ *   INTERNAL "cannot find init process!", "Invalid exec id", "Invalid container id"
+ * (anyhow's Debug form may add "\n\nStack backtrace:..." when the agent runs with
+ * RUST_BACKTRACE.) Lookups that never went through SandboxError are still anyhow, in every
+ * version:
+ *   INTERNAL "Invalid container id"        RemoveContainer (do_remove_container), StartContainer,
+ *                                           and a WaitProcess whose container went while it
+ *                                           waited
+ *   INTERNAL "Invalid container id <cid>"  SignalProcess of a whole container (exec id "" and
+ *                                           SIGKILL: get_pids)
+ *   INTERNAL "Invalid container id: <cid>" GetDiagnosticData (do_read_termination_log)
+ * Not recognized: before 3.25, CloseStdin sent INVALID_ARGUMENT and TtyWinResize UNAVAILABLE
+ * "\"invalid argument: ...\"" (quoted); the shim never asks about those two. */
+static const struct gone_form {
+    int code;
+    const char *text;
+    bool with_id; /* may be followed by " <cid>" or ": <cid>" */
+} gone_forms[] = {
+    {GRPC_NOT_FOUND, "InitProcessNotFound", false},
+    {GRPC_NOT_FOUND, "InvalidExecId", false},
+    {GRPC_INVALID_ARGUMENT, "InvalidContainerId", false},
+    {GRPC_INTERNAL, "Process not found: init process missing", false},
+    {GRPC_INTERNAL, "Process not found: invalid exec id", false},
+    {GRPC_INTERNAL, "cannot find init process!", false},
+    {GRPC_INTERNAL, "Invalid exec id", false},
+    {GRPC_INTERNAL, "Invalid container id", true},
+};
+
+/* Whether s, from `end` on, is the rest of the agent's message: nothing, a line break (anyhow's
+ * backtrace), or with with_id one container id after " " or ": ". */
+static bool ends_message(const char *end, bool with_id)
+{
+    if (*end == '\0' || *end == '\n')
+        return true;
+    if (!with_id || (*end != ' ' && *end != ':'))
+        return false;
+    end += *end == ':' ? (end[1] == ' ' ? 2 : 1) : 1;
+    size_t id = strcspn(end, " \n");
+    return id > 0 && (end[id] == '\0' || end[id] == '\n');
+}
+
+/* Whether text is the agent's whole message in msg: at its start or after a ": " that some
+ * prefix ended with, and ending the message. */
+static bool is_agent_message(const char *msg, const char *text, bool with_id)
+{
+    for (const char *s = msg; (s = strstr(s, text)); s++)
+        if ((s == msg || (s - msg >= 2 && s[-2] == ':' && s[-1] == ' ')) &&
+            ends_message(s + strlen(text), with_id))
+            return true;
+    return false;
+}
+
+bool agent_error_is_gone(const struct error *err)
+{
+    if (!err || !err->msg)
+        return false;
+    for (size_t i = 0; i < sizeof(gone_forms) / sizeof(gone_forms[0]); i++)
+        if (err->code == gone_forms[i].code &&
+            is_agent_message(err->msg, gone_forms[i].text, gone_forms[i].with_id))
+            return true;
+    return false;
 }

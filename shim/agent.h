@@ -8,6 +8,7 @@
  * GRPC_UNAVAILABLE. Errors keep the agent's code and message, prefixed with the RPC's name. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,16 +48,20 @@ int agent_get_guest_details(struct agent *a, Grpc__GuestDetailsResponse **out, s
  * the guest. mode is the host's whole st_mode, its type bits included (the agent decides by
  * them, and genpolicy's rules refuse a mode without them); uid and gid the host's owner. */
 struct agent_file {
-    const char *path; /* in the guest, under /run/kata-containers/shared/containers/ */
+    const char *path; /* in the guest, under AGENT_COPY_FILE_DIR */
     uint32_t mode;
     uint32_t uid, gid;
     uint64_t size; /* the file's whole size (0 for a directory); a symlink's target length */
 };
 #define AGENT_COPY_CHUNK (1024 * 1024) /* Kata's grpcMaxDataSize: one CopyFile carries at most */
+/* Where kata-agent (4.0+) confines CopyFile; genpolicy's rules too. */
+#define AGENT_COPY_FILE_DIR "/run/kata-containers/shared/containers/"
 
 /* One CopyFile of f: data[0..len) at offset (0 for a directory; a symlink's target as its only
  * chunk). The agent writes a regular file to a temporary name and renames it into place once
- * `size` bytes are there. */
+ * `size` bytes are there. A path that is not a clean one below AGENT_COPY_FILE_DIR (no "." or
+ * ".." component, no empty one) is refused here, GRPC_INVALID_ARGUMENT, before the agent sees
+ * it. */
 int agent_copy_file_chunk(struct agent *a, const struct agent_file *f, uint64_t offset,
                           const void *data, size_t len, struct error *err);
 /* Writes `len` bytes as `path` in the guest (uid and gid 0), in chunks of AGENT_COPY_CHUNK. */
@@ -101,6 +106,13 @@ int agent_write_stdin(struct agent *a, const char *cid, const char *exec_id, con
 int agent_close_stdin(struct agent *a, const char *cid, const char *exec_id, struct error *err);
 int agent_tty_win_resize(struct agent *a, const char *cid, const char *exec_id, uint32_t rows,
                          uint32_t columns, struct error *err);
+
+/* Whether err, from an agent_* call, says that kata-agent no longer knows the process or its
+ * container: the process exited and a WaitProcess took it away, or the container was removed.
+ * For Kill, Wait and Delete that means "already exited". Both of kata-agent's forms count (the
+ * typed errors of Kata 3.25 and later, the anyhow texts before; agent.c lists them). UNAVAILABLE
+ * is not "gone": that is the VM or the connection, handled as such by the callers. */
+bool agent_error_is_gone(const struct error *err);
 
 /* Long poll: the id of the next container the guest OOM-killed in; caller frees. */
 int agent_get_oom_event(struct agent *a, char **cid, struct error *err);

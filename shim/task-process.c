@@ -97,7 +97,14 @@ static void *waiter_main(void *arg)
     int32_t status = TASK_EXIT_VM_GONE;
     _cleanup_(error_clear) struct error err = ERROR_INIT;
     if (agent && agent_wait_process(agent, t->id, p->exec_id, &status, &err) < 0) {
-        log_warn("task %s: %s", t->id, err.msg);
+        /* Gone from the agent (its container was removed meanwhile, say): it has exited, with
+         * a status nobody knows any more. 255 then, as runtime-rs reports a failed wait
+         * (UNKNOWN_EXIT_STATUS) and containerd an unknown exit. */
+        if (agent_error_is_gone(&err))
+            log_info("task %s: process %s is gone from the agent: %s", t->id, process_name(p),
+                     err.msg);
+        else
+            log_warn("task %s: %s", t->id, err.msg);
         status = TASK_EXIT_VM_GONE;
     } else if (agent && p == &t->init && t->termination_log) {
         copy_back_termination_log(agent, t);

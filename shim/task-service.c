@@ -225,6 +225,18 @@ static int do_kill(struct pod *pod, const Containerd__Task__V2__KillRequest *req
     } else if (r == 0) {
         /* A container's init is signalled with its whole container, as Kata does (`all`). */
         r = agent_signal_process(agent, t->id, p->exec_id, req->signal, err);
+        if (r < 0 && agent_error_is_gone(err)) {
+            /* It exited and its WaitProcess took it from the agent, and the waiter has yet to
+             * report the exit. SIGKILL and SIGTERM asked for just that: done (runtime-rs's
+             * kill_process). Any other signal is answered as for a process known to be gone. */
+            if (req->signal == SIGKILL || req->signal == SIGTERM) {
+                error_clear(err);
+                r = 0;
+            } else {
+                error_set(err, GRPC_NOT_FOUND, "process %s already finished",
+                          *p->exec_id ? p->exec_id : t->id);
+            }
+        }
         if (r == 0 && never_started) {
             pthread_mutex_lock(&pod->lock);
             process_set_exited(pod, p, 128 + req->signal);
@@ -419,10 +431,12 @@ static int do_delete(struct pod *pod, const Containerd__Task__V2__DeleteRequest 
     else
         guest_watch_remove(volumes, t->id);
 
+    /* A container the agent no longer knows, or one that went with the VM, is what Delete
+     * wants: only other failures are worth a warning. */
     _cleanup_(error_clear) struct error aerr = ERROR_INIT;
     if (agent && !t->is_sandbox &&
         agent_remove_container(agent, t->id, REMOVE_CONTAINER_TIMEOUT_S, &aerr) < 0 &&
-        aerr.code != GRPC_NOT_FOUND && aerr.code != GRPC_UNAVAILABLE)
+        !agent_error_is_gone(&aerr) && aerr.code != GRPC_UNAVAILABLE)
         log_warn("task %s: %s", t->id, aerr.msg);
 
     pthread_mutex_lock(&pod->lock);

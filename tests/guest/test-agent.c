@@ -677,7 +677,7 @@ START_TEST(echo_hello)
     Grpc__WaitProcessRequest w = GRPC__WAIT_PROCESS_REQUEST__INIT;
     w.container_id = "c-echo";
     w.exec_id = "";
-    CALL_FAILS("WaitProcess", &w, GRPC_NOT_FOUND, "Process not found: init process missing");
+    CALL_FAILS("WaitProcess", &w, GRPC_NOT_FOUND, "InitProcessNotFound");
     remove_container("c-echo");
 }
 END_TEST
@@ -816,7 +816,7 @@ START_TEST(exec_copyfile_signal)
     /* gone */
     Grpc__StartContainerRequest start = GRPC__START_CONTAINER_REQUEST__INIT;
     start.container_id = "c-sleep";
-    CALL_FAILS("StartContainer", &start, GRPC_NOT_FOUND, "c-sleep");
+    CALL_FAILS("StartContainer", &start, GRPC_INTERNAL, "Invalid container id");
 }
 END_TEST
 
@@ -861,7 +861,7 @@ START_TEST(destroy_sandbox)
     call_ok("DestroySandbox", &d);
     Grpc__StartContainerRequest start = GRPC__START_CONTAINER_REQUEST__INIT;
     start.container_id = "c-left";
-    CALL_FAILS("StartContainer", &start, GRPC_NOT_FOUND, "c-left");
+    CALL_FAILS("StartContainer", &start, GRPC_INTERNAL, "Invalid container id");
 
     char *host[] = {"hostname"};
     struct ctr_spec s;
@@ -1004,7 +1004,7 @@ START_TEST(exec_ids)
     ck_assert_int_eq(w2.status, 128 + SIGKILL);
 
     /* then the process is gone */
-    static const char gone[] = "Process not found: invalid exec id";
+    static const char gone[] = "InvalidExecId";
     Grpc__WaitProcessRequest wr = GRPC__WAIT_PROCESS_REQUEST__INIT;
     wr.container_id = "c-ids";
     wr.exec_id = "e1";
@@ -1038,14 +1038,27 @@ START_TEST(exec_ids)
     signal_process("c-ids", "", SIGKILL);
     ck_assert_int_eq(wait_process("c-ids", "c-ids"), 128 + SIGKILL);
     wr.exec_id = "";
-    CALL_FAILS("WaitProcess", &wr, GRPC_NOT_FOUND, "Process not found: init process missing");
+    CALL_FAILS("WaitProcess", &wr, GRPC_NOT_FOUND, "InitProcessNotFound");
     wr.exec_id = "c-ids";
     CALL_FAILS("WaitProcess", &wr, GRPC_NOT_FOUND, gone);
     rd.exec_id = "";
-    CALL_FAILS("ReadStdout", &rd, GRPC_NOT_FOUND, "Process not found: init process missing");
+    CALL_FAILS("ReadStdout", &rd, GRPC_NOT_FOUND, "InitProcessNotFound");
     sig.exec_id = "";
-    CALL_FAILS("SignalProcess", &sig, GRPC_NOT_FOUND, "Process not found: init process missing");
+    CALL_FAILS("SignalProcess", &sig, GRPC_NOT_FOUND, "InitProcessNotFound");
+    /* exec id "" with SIGKILL is the whole container (kata-agent's `all`): no lookup of the init */
+    sig.signal = SIGKILL;
+    call_ok("SignalProcess", &sig);
     remove_container("c-ids"); /* the container itself is still there */
+
+    /* and then it is not: kata-agent's forms for an unknown container */
+    CALL_FAILS("SignalProcess", &sig, GRPC_INTERNAL, "Invalid container id c-ids");
+    sig.signal = SIGTERM;
+    CALL_FAILS("SignalProcess", &sig, GRPC_INVALID_ARGUMENT, "InvalidContainerId");
+    wr.exec_id = "";
+    CALL_FAILS("WaitProcess", &wr, GRPC_INVALID_ARGUMENT, "InvalidContainerId");
+    Grpc__RemoveContainerRequest rm = GRPC__REMOVE_CONTAINER_REQUEST__INIT;
+    rm.container_id = "c-ids";
+    CALL_FAILS("RemoveContainer", &rm, GRPC_INTERNAL, "Invalid container id");
 }
 END_TEST
 

@@ -38,6 +38,7 @@ static const char *agent_bin;
 static char dir[64];
 static char sock[128];
 static _Atomic pid_t agent_pid = -1;
+static _Atomic pid_t agent_3_24_pid = -1; /* the second agent, --kata-errors 3.24 */
 static struct agent *ag;
 static bool have_busybox;
 static const struct agent_timeouts tmo = {
@@ -56,29 +57,37 @@ static struct agent *connect_agent(void)
     return a;
 }
 
-static void start_agent(void)
+/* Starts an agent with its socket, state and log in adir (the rootfs is dir's), with the extra
+ * options `extra` (NULL-terminated, or NULL), and connects *out to it. Returns its pid. */
+static pid_t spawn_agent_in(const char *adir, const char *const *extra, struct agent **out)
 {
-    char rootfs[96], state[96], logpath[96], listen[160];
-    snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+    char rootfs[96], state[128], path[128], logpath[128], listen[160];
+    snprintf(path, sizeof(path), "%s/agent.sock", adir);
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
-    snprintf(state, sizeof(state), "%s/state", dir);
-    snprintf(logpath, sizeof(logpath), "%s/agent.log", dir);
-    snprintf(listen, sizeof(listen), "unix://%s", sock);
-    const char *args[] = {"--listen",   listen,        "--rootfs",
-                          rootfs,       "--state-dir", state,
-                          "--initdata", "none",        "--loopback-registry",
-                          "none",       NULL};
-    agent_pid = harness_spawn_agent(agent_bin, dir, args);
-    char addr[160];
-    snprintf(addr, sizeof(addr), "unix://%s", sock);
+    snprintf(state, sizeof(state), "%s/state", adir);
+    snprintf(logpath, sizeof(logpath), "%s/agent.log", adir);
+    snprintf(listen, sizeof(listen), "unix://%s", path);
+    const char *args[16] = {"--listen",   listen,        "--rootfs",
+                            rootfs,       "--state-dir", state,
+                            "--initdata", "none",        "--loopback-registry",
+                            "none"};
+    for (size_t n = 10; extra && *extra && n < N(args) - 1; n++)
+        args[n] = *extra++;
+    pid_t pid = harness_spawn_agent(agent_bin, adir, args);
     for (int i = 0; i < 200; i++) {
         struct error err = ERROR_INIT;
-        if (access(sock, F_OK) == 0 && agent_connect(addr, 1000, &tmo, &ag, &err) == 0)
-            return;
+        if (access(path, F_OK) == 0 && agent_connect(listen, 1000, &tmo, out, &err) == 0)
+            return pid;
         error_clear(&err);
         usleep(50000);
     }
-    harness_die("the agent did not come up on %s (see %s)", sock, logpath);
+    harness_die("the agent did not come up on %s (see %s)", path, logpath);
+}
+
+static void start_agent(void)
+{
+    snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+    agent_pid = spawn_agent_in(dir, NULL, &ag);
 }
 
 static void dump_agent_log(void)
@@ -248,7 +257,8 @@ static int32_t wait_exit(const char *cid, const char *exec_id)
     return status;
 }
 
-static int exec_sh(const char *cid, const char *exec_id, const char *script, struct error *err)
+static int exec_sh_on(struct agent *a, const char *cid, const char *exec_id, const char *script,
+                      struct error *err)
 {
     char *args[] = {"sh", "-c", (char *)script};
     char *env[] = {"PATH=/bin"};
@@ -264,7 +274,12 @@ static int exec_sh(const char *cid, const char *exec_id, const char *script, str
     req.container_id = (char *)cid;
     req.exec_id = (char *)exec_id;
     req.process = &proc;
-    return agent_exec_process(ag, &req, err);
+    return agent_exec_process(a, &req, err);
+}
+
+static int exec_sh(const char *cid, const char *exec_id, const char *script, struct error *err)
+{
+    return exec_sh_on(ag, cid, exec_id, script, err);
 }
 
 /* A long poll in its own thread. Heap-allocated: a failed test may leave it running. */
@@ -489,9 +504,30 @@ START_TEST(copy_file)
     ck_assert_int_eq(st.st_size, 0);
 
     struct error err = ERROR_INIT;
-    /* the agent keeps its own code and message after the prefix */
-    ck_assert_int_eq(agent_copy_file(ag, "/tmp/outside", data, 10, S_IFREG | 0644, &err), -1);
-    ck_assert_msg(strncmp(err.msg, "copy /tmp/outside: agent CopyFile: ", 35) == 0, "%s", err.msg);
+    /* paths the agent would refuse never reach it */
+    const char *refused[] = {"/tmp/outside",
+                             "/run/kata-containers/shared/containers/",
+                             "/run/kata-containers/shared/containers/../../../etc/passwd",
+                             "/run/kata-containers/shared/containers/a/./b",
+                             "/run/kata-containers/shared/containers//a",
+                             "/run/kata-containers/shared/containers/a/",
+                             "/run/kata-containers/shared/containersX/a"};
+    before = count_rpcs("CopyFile");
+    for (size_t i = 0; i < N(refused); i++) {
+        ck_assert_int_eq(agent_copy_file(ag, refused[i], data, 10, S_IFREG | 0644, &err), -1);
+        ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
+        _cleanup_free_ char *want = xasprintf("copy %s: not a path below ", refused[i]);
+        ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "%s", err.msg);
+        error_clear(&err);
+    }
+    ck_assert_uint_eq(count_rpcs("CopyFile"), before);
+    /* an error of the agent (a parent that is a file) keeps its code and message after the prefix
+     */
+    const char *exists =
+        "/run/kata-containers/shared/containers/sa-copy-0123456789abcdef-sub/blob/x";
+    ck_assert_int_eq(agent_copy_file(ag, exists, data, 10, S_IFREG | 0644, &err), -1);
+    _cleanup_free_ char *want = xasprintf("copy %s: agent CopyFile: ", exists);
+    ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "%s", err.msg);
     error_clear(&err);
 }
 END_TEST
@@ -528,26 +564,27 @@ START_TEST(stats_pause_update)
               "agent PauseContainer: ");
     CHECK_ERR(agent_update_container(ag, "sa-stats", &res, &err), &err, GRPC_NOT_FOUND,
               "agent UpdateContainer: ");
-    CHECK_ERR(agent_remove_container(ag, "sa-stats", 1, &err), &err, GRPC_NOT_FOUND,
-              "agent RemoveContainer: ");
+    CHECK_ERR(agent_remove_container(ag, "sa-stats", 1, &err), &err, GRPC_INTERNAL,
+              "agent RemoveContainer: internal error: Invalid container id");
 }
 END_TEST
 
 START_TEST(errors_keep_code_and_rpc)
 {
     struct error err = ERROR_INIT;
-    CHECK_ERR(agent_start_container(ag, "no-such", &err), &err, GRPC_NOT_FOUND,
-              "agent StartContainer: ");
+    /* kata-agent's codes for a container it does not know (agent.c lists them) */
+    CHECK_ERR(agent_start_container(ag, "no-such", &err), &err, GRPC_INTERNAL,
+              "agent StartContainer: internal error: ");
     int32_t status;
-    CHECK_ERR(agent_wait_process(ag, "no-such", "", &status, &err), &err, GRPC_NOT_FOUND,
+    CHECK_ERR(agent_wait_process(ag, "no-such", "", &status, &err), &err, GRPC_INVALID_ARGUMENT,
               "agent WaitProcess: ");
     uint8_t *data = NULL;
     size_t len;
-    CHECK_ERR(agent_read_stdout(ag, "no-such", "", 16, &data, &len, &err), &err, GRPC_NOT_FOUND,
-              "agent ReadStdout: ");
-    CHECK_ERR(agent_write_stdin(ag, "no-such", "", "x", 1, &err), &err, GRPC_NOT_FOUND,
-              "agent WriteStdin: ");
-    CHECK_ERR(agent_signal_process(ag, "no-such", "", SIGTERM, &err), &err, GRPC_NOT_FOUND,
+    CHECK_ERR(agent_read_stdout(ag, "no-such", "", 16, &data, &len, &err), &err,
+              GRPC_INVALID_ARGUMENT, "agent ReadStdout: ");
+    CHECK_ERR(agent_write_stdin(ag, "no-such", "", "x", 1, &err), &err, GRPC_INTERNAL,
+              "agent WriteStdin: internal error: ");
+    CHECK_ERR(agent_signal_process(ag, "no-such", "", SIGTERM, &err), &err, GRPC_INVALID_ARGUMENT,
               "agent SignalProcess: ");
     /* the test agent has no OOM events: the long poll fails at once */
     char *cid = NULL;
@@ -582,6 +619,146 @@ START_TEST(errors_keep_code_and_rpc)
     ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
     error_clear(&err);
     agent_free(NULL);
+}
+END_TEST
+
+/* What kata-agent answers for a process or container it no longer knows, in one version. */
+struct kata_forms {
+    int process_code;       /* a process: NOT_FOUND since 3.25, INTERNAL before */
+    const char *init;       /* exec id "" once the init was waited for */
+    const char *exec;       /* an exec id that was waited for, or never was */
+    const char *write_exec; /* WriteStdin's form of `exec` */
+    int container_code;     /* INVALID_ARGUMENT since 3.25, INTERNAL before */
+    const char *container;  /* no such container */
+};
+
+static const struct kata_forms forms_3_25 = {
+    .process_code = GRPC_NOT_FOUND,
+    .init = "InitProcessNotFound",
+    .exec = "InvalidExecId",
+    .write_exec = "internal error: Process not found: invalid exec id",
+    .container_code = GRPC_INVALID_ARGUMENT,
+    .container = "InvalidContainerId",
+};
+static const struct kata_forms forms_3_24 = {
+    .process_code = GRPC_INTERNAL,
+    .init = "internal error: cannot find init process!",
+    .exec = "internal error: Invalid exec id",
+    .write_exec = "internal error: Invalid exec id",
+    .container_code = GRPC_INTERNAL,
+    .container = "internal error: Invalid container id",
+};
+
+#define CHECK_GONE(r, err, code, rpc, text) check_gone(r, err, code, rpc, text, __LINE__)
+
+/* A failed call that says "gone": the code, "agent <rpc>: <text>" exactly, and
+ * agent_error_is_gone. */
+static void check_gone(int r, struct error *err, int want_code, const char *rpc, const char *text,
+                       int line)
+{
+    ck_assert_msg(r < 0, "line %d: the call succeeded", line);
+    _cleanup_free_ char *want = xasprintf("agent %s: %s", rpc, text);
+    ck_assert_msg(err->code == want_code && !strcmp(err->msg, want),
+                  "line %d: want %s \"%s\", got %s \"%s\"", line, grpc_code_name(want_code), want,
+                  grpc_code_name(err->code), err->msg);
+    ck_assert_msg(agent_error_is_gone(err), "line %d: \"%s\" is not \"gone\"", line, err->msg);
+    error_clear(err);
+}
+
+/* A failed call that is not "gone". */
+static void check_not_gone(int r, struct error *err, int want_code, int line)
+{
+    ck_assert_msg(r < 0, "line %d: the call succeeded", line);
+    ck_assert_msg(err->code == want_code, "line %d: want %s, got %s: %s", line,
+                  grpc_code_name(want_code), grpc_code_name(err->code), err->msg);
+    ck_assert_msg(!agent_error_is_gone(err), "line %d: \"%s\" is \"gone\"", line, err->msg);
+    error_clear(err);
+}
+
+/* What the shim's Kill (SignalProcess), Wait (WaitProcess) and Delete (RemoveContainer) meet
+ * once the agent has forgotten a process or a container, against agent a in one version. */
+static void gone_in(struct agent *a, const char *cid, const struct kata_forms *f)
+{
+    struct error err = ERROR_INIT;
+    int32_t status = -1;
+    struct ctr c;
+    ctr_init(&c, cid, "exec sleep 60");
+    OK(agent_create_container(a, &c.req, err_));
+    OK(agent_start_container(a, cid, err_));
+
+    /* an exec id that never was */
+    CHECK_GONE(agent_signal_process(a, cid, "sa-none", SIGTERM, &err), &err, f->process_code,
+               "SignalProcess", f->exec);
+    CHECK_GONE(agent_wait_process(a, cid, "sa-none", &status, &err), &err, f->process_code,
+               "WaitProcess", f->exec);
+
+    /* a finished exec, once its WaitProcess returned */
+    OK(exec_sh_on(a, cid, "e1", "exit 5", err_));
+    OK(agent_wait_process(a, cid, "e1", &status, err_));
+    ck_assert_int_eq(status, 5);
+    CHECK_GONE(agent_signal_process(a, cid, "e1", SIGKILL, &err), &err, f->process_code,
+               "SignalProcess", f->exec);
+    CHECK_GONE(agent_wait_process(a, cid, "e1", &status, &err), &err, f->process_code,
+               "WaitProcess", f->exec);
+    CHECK_GONE(agent_write_stdin(a, cid, "e1", "x", 1, &err), &err, GRPC_INTERNAL, "WriteStdin",
+               f->write_exec);
+
+    /* not gone: an exec id still taken, a process without a tty */
+    OK(exec_sh_on(a, cid, "e2", "exec sleep 60", err_));
+    check_not_gone(exec_sh_on(a, cid, "e2", "true", &err), &err, GRPC_ALREADY_EXISTS, __LINE__);
+    check_not_gone(agent_tty_win_resize(a, cid, "e2", 10, 10, &err), &err, GRPC_UNAVAILABLE,
+                   __LINE__);
+
+    /* the init, once waited for; exec id "" with SIGKILL is the whole container, still there */
+    OK(agent_signal_process(a, cid, "", SIGKILL, err_));
+    OK(agent_wait_process(a, cid, "", &status, err_));
+    ck_assert_int_eq(status, 128 + SIGKILL);
+    CHECK_GONE(agent_signal_process(a, cid, "", SIGTERM, &err), &err, f->process_code,
+               "SignalProcess", f->init);
+    CHECK_GONE(agent_wait_process(a, cid, "", &status, &err), &err, f->process_code, "WaitProcess",
+               f->init);
+    OK(agent_signal_process(a, cid, "", SIGKILL, err_));
+
+    /* the container, once removed: Delete's RemoveContainer again, Kill, Wait */
+    OK(agent_remove_container(a, cid, 10, err_));
+    CHECK_GONE(agent_remove_container(a, cid, 10, &err), &err, GRPC_INTERNAL, "RemoveContainer",
+               "internal error: Invalid container id");
+    CHECK_GONE(agent_signal_process(a, cid, "", SIGTERM, &err), &err, f->container_code,
+               "SignalProcess", f->container);
+    CHECK_GONE(agent_signal_process(a, cid, "e1", SIGTERM, &err), &err, f->container_code,
+               "SignalProcess", f->container);
+    _cleanup_free_ char *all = xasprintf("internal error: Invalid container id %s", cid);
+    CHECK_GONE(agent_signal_process(a, cid, "", SIGKILL, &err), &err, GRPC_INTERNAL,
+               "SignalProcess", all);
+    CHECK_GONE(agent_wait_process(a, cid, "", &status, &err), &err, f->container_code,
+               "WaitProcess", f->container);
+}
+
+/* Kata 3.25 (kata-containers db0991280889, in every 4.x) made these errors typed; the shim
+ * knows both forms. The 3.24 form comes from a second agent, started here. */
+START_TEST(gone_process_and_container)
+{
+    gone_in(ag, "sa-gone", &forms_3_25);
+
+    char adir[96];
+    snprintf(adir, sizeof(adir), "%s/kata-3.24", dir);
+    ck_assert_int_eq(mkdir(adir, 0755), 0);
+    const char *old[] = {"--kata-errors", "3.24", NULL};
+    struct agent *a = NULL;
+    agent_3_24_pid = spawn_agent_in(adir, old, &a);
+    gone_in(a, "sa-gone-old", &forms_3_24);
+
+    /* the VM gone is not "gone" */
+    agent_close(a);
+    struct error err = ERROR_INIT;
+    int32_t status;
+    check_not_gone(agent_wait_process(a, "sa-gone-old", "", &status, &err), &err, GRPC_UNAVAILABLE,
+                   __LINE__);
+    agent_free(a);
+    pid_t pid = agent_3_24_pid;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    agent_3_24_pid = -1;
 }
 END_TEST
 
@@ -690,8 +867,8 @@ START_TEST(destroy_sandbox)
     run_sh("sa-left", "exec sleep 60");
     OK(agent_destroy_sandbox(ag, err_));
     struct error err = ERROR_INIT;
-    CHECK_ERR(agent_start_container(ag, "sa-left", &err), &err, GRPC_NOT_FOUND,
-              "agent StartContainer: ");
+    CHECK_ERR(agent_start_container(ag, "sa-left", &err), &err, GRPC_INTERNAL,
+              "agent StartContainer: internal error: Invalid container id");
 }
 END_TEST
 
@@ -742,6 +919,7 @@ static Suite *shim_agent_suite(void)
     tcase_add_test(tc, copy_file);
     tcase_add_test(tc, stats_pause_update);
     tcase_add_test(tc, errors_keep_code_and_rpc);
+    tcase_add_test(tc, gone_process_and_container);
     tcase_add_test(tc, deadlines);
     tcase_add_test(tc, close_ends_long_poll);
     tcase_add_test(tc, destroy_sandbox);
@@ -757,6 +935,11 @@ static void kill_leftovers(void)
         waitpid(agent_pid, NULL, 0);
         agent_pid = -1;
     }
+    if (agent_3_24_pid > 0) {
+        kill(agent_3_24_pid, SIGKILL);
+        waitpid(agent_3_24_pid, NULL, 0);
+        agent_3_24_pid = -1;
+    }
 }
 
 /* The guard: a hung call must fail the test, not stall it. A thread rather than alarm():
@@ -770,6 +953,8 @@ static void *watchdog_main(void *arg)
     (void)!write(1, msg, sizeof(msg) - 1);
     if (agent_pid > 0)
         kill(agent_pid, SIGKILL);
+    if (agent_3_24_pid > 0)
+        kill(agent_3_24_pid, SIGKILL);
     dump_agent_log();
     pid_t pid = fork();
     if (pid == 0) {

@@ -12,11 +12,19 @@
 
 #include "lib/error.h"
 
+/* Which kata-agent's errors to answer with where a process or container is not found
+ * (--kata-errors): Kata 3.25 (commit db0991280889, in every 4.x too) made them typed. */
+enum kata_errors {
+    KATA_ERRORS_3_24, /* anyhow texts, all INTERNAL: "Invalid exec id", ... */
+    KATA_ERRORS_3_25, /* SandboxError: NOT_FOUND "InvalidExecId", ... */
+};
+
 struct agent_config {
     const char *rootfs;        /* busybox rootfs for containers without a pulled image */
     const char *state_dir;     /* per-container state; also holds initdata.digest */
     const char *self_exe;      /* our own binary, re-executed as the pause process */
     const char *loopback_host; /* what a 127.0.0.1/localhost registry host becomes; NULL = kept */
+    enum kata_errors kata_errors;
 };
 
 struct container;
@@ -109,9 +117,25 @@ void reaper_stop(void);
 struct container *container_find_locked(const char *id);
 struct proc *proc_find_locked(struct container *c, const char *exec_id);
 
+/* The kata-agent handler a lookup stands in for: each answers a failed lookup its own way. */
+enum lookup_by {
+    LOOKUP_SANDBOX_ERR, /* SignalProcess, WaitProcess, ReadStdout/ReadStderr: since 3.25
+                         * sandbox_err_to_ttrpc; before, anyhow (INTERNAL) */
+    LOOKUP_WRITE_STDIN, /* the lookup's error through anyhow (INTERNAL), in every version */
+    LOOKUP_CLOSE_STDIN, /* since 3.25 sandbox_err_to_ttrpc; before, INVALID_ARGUMENT */
+    LOOKUP_TTY_RESIZE,  /* since 3.25 sandbox_err_to_ttrpc; before, UNAVAILABLE */
+    LOOKUP_START,       /* StartContainer: get_container, anyhow "Invalid container id" */
+};
+
 /* Looks up (container, exec_id) and takes a reference; exec_id "" is the init process. A
- * process that was waited for is not found (NOT_FOUND "Process not found: ...", as Kata). */
-struct proc *proc_get(const char *cid, const char *exec_id, struct error *err);
+ * process that was waited for is not found. The error is kata-agent's for the handler `by` in
+ * the --kata-errors version (state.c lists them). */
+struct proc *proc_get(const char *cid, const char *exec_id, enum lookup_by by, struct error *err);
+
+/* kata-agent's answer where it looks a container up by id and finds none (anyhow, INTERNAL
+ * "Invalid container id", in every version): RemoveContainer, StartContainer, a WaitProcess
+ * whose container went. Returns -1. */
+int kata_invalid_container(struct error *err);
 void proc_put(struct proc *p);
 
 struct proc *proc_new(const char *exec_id);

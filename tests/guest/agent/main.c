@@ -38,19 +38,21 @@ struct options {
     const char *state_dir;
     const char *initdata;
     const char *loopback_host;
+    enum kata_errors kata_errors;
     enum log_level level;
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cocoon-test-agent [--serial NAME | --vsock PORT | --listen unix:///PATH]\n"
-            "                         [--rootfs DIR] [--state-dir DIR] [--initdata DEV|none]\n"
-            "                         [--loopback-registry HOST|none] [--log-level LEVEL]\n"
-            "       cocoon-test-agent --pause\n"
-            "--serial-device PATH serves PATH (a pty in tests) like a virtio-serial port\n"
-            "defaults: --serial agent.channel.0 --rootfs /usr/share/cocoon-guest/rootfs\n"
-            "          --state-dir /run/cocoon --loopback-registry 10.0.2.2 --log-level debug\n");
+    fprintf(f, "usage: cocoon-test-agent [--serial NAME | --vsock PORT | --listen unix:///PATH]\n"
+               "                         [--rootfs DIR] [--state-dir DIR] [--initdata DEV|none]\n"
+               "                         [--loopback-registry HOST|none] [--log-level LEVEL]\n"
+               "                         [--kata-errors 3.24|3.25]\n"
+               "       cocoon-test-agent --pause\n"
+               "--serial-device PATH serves PATH (a pty in tests) like a virtio-serial port\n"
+               "defaults: --serial agent.channel.0 --rootfs /usr/share/cocoon-guest/rootfs\n"
+               "          --state-dir /run/cocoon --loopback-registry 10.0.2.2 --log-level debug\n"
+               "          --kata-errors 3.25\n");
 }
 
 /* The sandbox's pause process: sleeps until SIGTERM/SIGINT (exit 0) or SIGKILL. */
@@ -106,6 +108,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"initdata", required_argument, NULL, 'i'},
         {"loopback-registry", required_argument, NULL, 'g'},
         {"log-level", required_argument, NULL, 'L'},
+        {"kata-errors", required_argument, NULL, 'k'},
         {"pause", no_argument, NULL, 'p'},
         {"serial-device", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
@@ -114,6 +117,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     *o = (struct options){.rootfs = "/usr/share/cocoon-guest/rootfs",
                           .state_dir = "/run/cocoon",
                           .loopback_host = "10.0.2.2",
+                          .kata_errors = KATA_ERRORS_3_25,
                           .level = LOG_LEVEL_DEBUG};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -145,6 +149,16 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'L':
             if (parse_level(optarg, &o->level) < 0) {
                 fprintf(stderr, "cocoon-test-agent: unknown log level %s\n", optarg);
+                return -1;
+            }
+            break;
+        case 'k':
+            if (!strcmp(optarg, "3.24")) {
+                o->kata_errors = KATA_ERRORS_3_24;
+            } else if (!strcmp(optarg, "3.25")) {
+                o->kata_errors = KATA_ERRORS_3_25;
+            } else {
+                fprintf(stderr, "cocoon-test-agent: --kata-errors %s: not 3.24 or 3.25\n", optarg);
                 return -1;
             }
             break;
@@ -263,7 +277,8 @@ int main(int argc, char **argv)
     struct agent_config cfg = {.rootfs = o.rootfs,
                                .state_dir = o.state_dir,
                                .self_exe = self,
-                               .loopback_host = o.loopback_host};
+                               .loopback_host = o.loopback_host,
+                               .kata_errors = o.kata_errors};
     agent_init(&cfg);
     if (mkdir_p(o.state_dir, 0755, &err) < 0 || ns_init(&err) < 0 || reaper_start(&err) < 0) {
         log_error("cocoon-test-agent: %s", err.msg);

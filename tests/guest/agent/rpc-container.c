@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "process.h"
 #include "rpc.h"
+#include "serial.h"
 #include "storage.h"
 #include "stream.h"
 #include "util.h"
@@ -243,7 +244,7 @@ static int do_start_container(void *user, const struct ttrpc_call *call,
 {
     const Grpc__StartContainerRequest *r = (const void *)req;
     rpc_log(call, r->container_id, NULL);
-    struct proc *p = proc_get(r->container_id, "", err);
+    struct proc *p = proc_get(r->container_id, "", LOOKUP_START, err);
     int ret = p ? process_start(p, err) : -1;
     proc_put(p);
     return rpc_done(call, ret, err);
@@ -270,10 +271,24 @@ static void detach_locked(struct container *c, struct proc *p)
     }
 }
 
+/* Test only (README: "Stalling"): an exec of exactly this argv makes the agent hang. */
+#define STALL_ARGV0 "cocoon-test-agent-stall"
+
+static bool is_stall_request(const Grpc__ExecProcessRequest *r)
+{
+    return r->process && r->process->n_args == 1 && !strcmp(r->process->args[0], STALL_ARGV0);
+}
+
 static int exec_process(const Grpc__ExecProcessRequest *r, struct error *err)
 {
     if (policy_check_exec(r, err) < 0)
         return -1;
+    if (is_stall_request(r)) {
+        serial_relay_stall(); /* this answer is dropped too, on the virtio-serial port */
+        return error_set(err, GRPC_UNAVAILABLE,
+                         "%s: the agent stops answering (only on a virtio-serial port)",
+                         STALL_ARGV0);
+    }
     if (!r->exec_id || !*r->exec_id || !r->process)
         return error_set(err, GRPC_INVALID_ARGUMENT, "exec needs an exec_id and a process");
     pthread_mutex_lock(&agent.lock);
@@ -347,12 +362,27 @@ static bool signal_handled(pid_t pid, int sig)
     return false;
 }
 
+/* kata-agent's do_signal_process with exec id "" and SIGKILL, which is how the runtime asks for
+ * `all`: every process of the container, whether its init is still there or not; no container is
+ * get_pids' anyhow "Invalid container id <cid>" (INTERNAL) in every version. */
+static int signal_all(const char *cid, struct error *err)
+{
+    pthread_mutex_lock(&agent.lock);
+    struct container *c = container_find_locked(cid);
+    if (c)
+        container_signal_all_locked(c, SIGKILL);
+    pthread_mutex_unlock(&agent.lock);
+    return c ? 0 : error_set(err, GRPC_INTERNAL, "Invalid container id %s", cid);
+}
+
 static int do_signal_process(void *user, const struct ttrpc_call *call, const ProtobufCMessage *req,
                              struct ttrpc_reply *reply, struct error *err)
 {
     const Grpc__SignalProcessRequest *r = (const void *)req;
     rpc_log(call, r->container_id, r->exec_id);
-    struct proc *p = proc_get(r->container_id, r->exec_id, err);
+    if ((!r->exec_id || !*r->exec_id) && r->signal == SIGKILL)
+        return rpc_done(call, signal_all(r->container_id, err), err);
+    struct proc *p = proc_get(r->container_id, r->exec_id, LOOKUP_SANDBOX_ERR, err);
     if (!p)
         return rpc_done(call, -1, err);
     int ret = 0;
@@ -385,7 +415,7 @@ static int do_wait_process(void *user, const struct ttrpc_call *call, const Prot
 {
     const Grpc__WaitProcessRequest *r = (const void *)req;
     rpc_log(call, r->container_id, r->exec_id);
-    struct proc *p = proc_get(r->container_id, r->exec_id, err);
+    struct proc *p = proc_get(r->container_id, r->exec_id, LOOKUP_SANDBOX_ERR, err);
     int status = p ? proc_wait(p, err) : -1;
     if (status >= 0)
         proc_forget(p); /* kata-agent removes the process when WaitProcess returns */
@@ -407,7 +437,7 @@ static int read_stream(const struct ttrpc_call *call, const ProtobufCMessage *re
 {
     const Grpc__ReadStreamRequest *r = (const void *)req;
     rpc_log(call, r->container_id, r->exec_id);
-    struct proc *p = proc_get(r->container_id, r->exec_id, err);
+    struct proc *p = proc_get(r->container_id, r->exec_id, LOOKUP_SANDBOX_ERR, err);
     if (!p)
         return rpc_done(call, -1, err);
     size_t len = r->len == 0 || r->len > READ_MAX ? READ_MAX : r->len;
@@ -440,7 +470,7 @@ static int do_write_stdin(void *user, const struct ttrpc_call *call, const Proto
 {
     const Grpc__WriteStreamRequest *r = (const void *)req;
     rpc_log(call, r->container_id, r->exec_id);
-    struct proc *p = proc_get(r->container_id, r->exec_id, err);
+    struct proc *p = proc_get(r->container_id, r->exec_id, LOOKUP_WRITE_STDIN, err);
     ssize_t n = p ? stdio_write(p, r->data.data, r->data.len, err) : -1;
     proc_put(p);
     if (n < 0)
@@ -456,7 +486,7 @@ static int do_close_stdin(void *user, const struct ttrpc_call *call, const Proto
 {
     const Grpc__CloseStdinRequest *r = (const void *)req;
     rpc_log(call, r->container_id, r->exec_id);
-    struct proc *p = proc_get(r->container_id, r->exec_id, err);
+    struct proc *p = proc_get(r->container_id, r->exec_id, LOOKUP_CLOSE_STDIN, err);
     int ret = p ? stdio_close_stdin(p, err) : -1;
     proc_put(p);
     return rpc_done(call, ret, err);
@@ -467,7 +497,7 @@ static int do_tty_win_resize(void *user, const struct ttrpc_call *call, const Pr
 {
     const Grpc__TtyWinResizeRequest *r = (const void *)req;
     rpc_log(call, r->container_id, r->exec_id);
-    struct proc *p = proc_get(r->container_id, r->exec_id, err);
+    struct proc *p = proc_get(r->container_id, r->exec_id, LOOKUP_TTY_RESIZE, err);
     int ret = p ? stdio_resize(p, r->row, r->column, err) : -1;
     proc_put(p);
     return rpc_done(call, ret, err);

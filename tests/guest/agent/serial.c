@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,6 +26,7 @@ static struct {
     size_t hdr_len;
     uint32_t body_left;
     uint32_t last_stream;
+    atomic_bool stalled; /* serial_relay_stall: nothing passes any more */
 } relay;
 
 enum { SESSION_GOES_ON, SESSION_HOST_LEFT, SESSION_NEW_CLIENT, SESSION_STOP };
@@ -119,6 +121,8 @@ static int session(int sock, uint8_t *buf, size_t cap, uint8_t **carry, size_t *
             return SESSION_STOP;
         if (pfd[1].revents) {
             ssize_t n = read(sock, buf, cap);
+            if (n > 0 && atomic_load(&relay.stalled))
+                continue; /* an answer nobody gets */
             if (n > 0 && write_all(relay.port, buf, (size_t)n) < 0)
                 log_warn("serial: write to the port: %s", strerror(errno));
             if (n == 0)
@@ -130,6 +134,8 @@ static int session(int sock, uint8_t *buf, size_t cap, uint8_t **carry, size_t *
                 continue;
             if (n <= 0)
                 return SESSION_HOST_LEFT;
+            if (atomic_load(&relay.stalled))
+                continue; /* a request nobody serves */
             size_t used;
             int r = from_host(sock, buf, (size_t)n, &used);
             if (r == SESSION_NEW_CLIENT) {
@@ -184,6 +190,12 @@ int serial_relay_start(struct ttrpc_server *srv, int port_fd, struct error *err)
     if (r != 0)
         return error_set_errno(err, r, "start the serial relay");
     return 0;
+}
+
+void serial_relay_stall(void)
+{
+    if (!atomic_exchange(&relay.stalled, true))
+        log_warn("serial: stalled by request: nothing is answered any more");
 }
 
 void serial_relay_stop(void)

@@ -15,3 +15,8 @@
  * bytes the host already sent) to connections of srv. */
 int serial_relay_start(struct ttrpc_server *srv, int port_fd, struct error *err);
 void serial_relay_stop(void);
+
+/* Test only (README: "Stalling"): from now on the relay passes nothing either way. It reads and
+ * drops what the host sends and drops what the server answers, so the host's connection stays
+ * open and every request, pending or new, goes unanswered: an agent that hangs. No way back. */
+void serial_relay_stall(void);

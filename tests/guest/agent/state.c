@@ -66,7 +66,46 @@ struct proc *proc_find_locked(struct container *c, const char *exec_id)
     return NULL;
 }
 
-struct proc *proc_get(const char *cid, const char *exec_id, struct error *err)
+int kata_invalid_container(struct error *err)
+{
+    return error_set(err, GRPC_INTERNAL, "Invalid container id");
+}
+
+enum lookup_miss { MISS_CONTAINER, MISS_INIT, MISS_EXEC };
+
+/* kata-agent's answer when find_container_process (sandbox.rs) fails, by handler and version.
+ * Since 3.25 it returns a SandboxError, which sandbox_err_to_ttrpc (rpc.rs) sends with its Debug
+ * form as the message: NOT_FOUND "InitProcessNotFound" or "InvalidExecId", INVALID_ARGUMENT
+ * "InvalidContainerId"; do_write_stream instead passes it through anyhow (`?`), which sends
+ * INTERNAL and its Display text. Before 3.25 it returned anyhow errors, "Invalid container id",
+ * "cannot find init process!" and "Invalid exec id", sent INTERNAL by map_ttrpc_err; close_stdin
+ * sent them INVALID_ARGUMENT and tty_win_resize UNAVAILABLE, as format!("invalid argument:
+ * {:?}", e) through ttrpc_error's Debug, which quotes the string. */
+static void lookup_error(enum lookup_by by, enum lookup_miss miss, struct error *err)
+{
+    static const char *const debug[] = {"InvalidContainerId", "InitProcessNotFound",
+                                        "InvalidExecId"};
+    static const char *const display[] = {"Invalid container id",
+                                          "Process not found: init process missing",
+                                          "Process not found: invalid exec id"};
+    static const char *const anyhow[] = {"Invalid container id", "cannot find init process!",
+                                         "Invalid exec id"};
+    if (by == LOOKUP_START && miss == MISS_CONTAINER)
+        kata_invalid_container(err);
+    else if (agent.cfg.kata_errors == KATA_ERRORS_3_24 && by == LOOKUP_CLOSE_STDIN)
+        error_set(err, GRPC_INVALID_ARGUMENT, "\"invalid argument: %s\"", anyhow[miss]);
+    else if (agent.cfg.kata_errors == KATA_ERRORS_3_24 && by == LOOKUP_TTY_RESIZE)
+        error_set(err, GRPC_UNAVAILABLE, "\"invalid argument: %s\"", anyhow[miss]);
+    else if (agent.cfg.kata_errors == KATA_ERRORS_3_24)
+        error_set(err, GRPC_INTERNAL, "%s", anyhow[miss]);
+    else if (by == LOOKUP_WRITE_STDIN)
+        error_set(err, GRPC_INTERNAL, "%s", display[miss]);
+    else
+        error_set(err, miss == MISS_CONTAINER ? GRPC_INVALID_ARGUMENT : GRPC_NOT_FOUND, "%s",
+                  debug[miss]);
+}
+
+struct proc *proc_get(const char *cid, const char *exec_id, enum lookup_by by, struct error *err)
 {
     pthread_mutex_lock(&agent.lock);
     struct container *c = container_find_locked(cid);
@@ -75,11 +114,9 @@ struct proc *proc_get(const char *cid, const char *exec_id, struct error *err)
         p->refs++;
     pthread_mutex_unlock(&agent.lock);
     if (!c)
-        error_set(err, GRPC_NOT_FOUND, "container %s not found", cid);
-    else if (!p && (!exec_id || !*exec_id))
-        error_set(err, GRPC_NOT_FOUND, "Process not found: init process missing");
+        lookup_error(by, MISS_CONTAINER, err);
     else if (!p)
-        error_set(err, GRPC_NOT_FOUND, "Process not found: invalid exec id");
+        lookup_error(by, !exec_id || !*exec_id ? MISS_INIT : MISS_EXEC, err);
     return p;
 }
 
@@ -145,9 +182,11 @@ int proc_wait(struct proc *p, struct error *err)
     bool exited = p->exited;
     int status = p->status;
     pthread_mutex_unlock(&agent.lock);
-    if (!exited)
-        return error_set(err, GRPC_UNAVAILABLE, "process %s is gone: %s", p->exec_id,
-                         agent.stopping ? "the agent is stopping" : "its container was removed");
+    if (!exited && agent.stopping)
+        return error_set(err, GRPC_UNAVAILABLE, "process %s is gone: the agent is stopping",
+                         p->exec_id);
+    if (!exited) /* kata-agent's do_wait_process finds the container gone after the wait */
+        return kata_invalid_container(err);
     return status;
 }
 
@@ -281,7 +320,7 @@ int container_remove(const char *id, unsigned timeout_s, struct error *err)
     struct container *c = container_find_locked(id);
     if (!c) {
         pthread_mutex_unlock(&agent.lock);
-        return error_set(err, GRPC_NOT_FOUND, "container %s not found", id);
+        return kata_invalid_container(err); /* do_remove_container, in every version */
     }
     if (c->frozen)
         cgroup_freeze(c->cgroup, false, NULL);
