@@ -79,6 +79,8 @@ void nl_put(struct nl_msg *m, uint16_t type, const void *data, size_t len)
     struct rtattr *a = tail(m);
     a->rta_type = type;
     a->rta_len = (unsigned short)RTA_LENGTH(len);
+    /* the alignment padding goes to the kernel too: no stale bytes in it */
+    memset(RTA_DATA(a), 0, RTA_SPACE(len) - RTA_LENGTH(0));
     if (len)
         memcpy(RTA_DATA(a), data, len);
     m->h.nlmsg_len = (uint32_t)(at + RTA_SPACE(len));

@@ -124,6 +124,10 @@ int stdio_logger_start(const struct stdio_target *t, const bool serves[2], const
                        struct error *err)
 {
     const char *stream = serves[0] ? "stdout" : "stderr";
+    /* posix_spawn reports a binary it cannot run only where it may (glibc's clone; not under
+     * every emulator): look first, for an error that names it either way. */
+    if (access(t->path, X_OK) < 0)
+        return error_set_errno(err, errno, "%s: start logger %s", stream, t->path);
     int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}; /* stdout, stderr, ready */
     int child[3] = {-1, -1, -1};
     int r = 0;

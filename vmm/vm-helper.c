@@ -156,11 +156,13 @@ static int run_helper(const char *helper, char *const argv[], const char *in, co
             error_set(err, GRPC_UNAVAILABLE, "%s", text); /* it said what failed already */
         else if (n > 0)
             error_set(err, GRPC_UNAVAILABLE, "%s: %s", what, text);
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            error_set(err, GRPC_INTERNAL, "%s: %s could not be run (exit 127)", what, helper);
         else if (WIFEXITED(status))
-            error_set(err, GRPC_INTERNAL, "%s: %s exited with %d and said nothing", what,
-                      VM_HELPER_NAME, WEXITSTATUS(status));
+            error_set(err, GRPC_INTERNAL, "%s: %s exited with %d and said nothing", what, helper,
+                      WEXITSTATUS(status));
         else
-            error_set(err, GRPC_INTERNAL, "%s: %s died of signal %d", what, VM_HELPER_NAME,
+            error_set(err, GRPC_INTERNAL, "%s: %s died of signal %d", what, helper,
                       WTERMSIG(status));
         status = -1;
     }

@@ -36,6 +36,7 @@
 #include "shim/flags.h"
 #include "shim/runtime-options.h"
 #include "shim/shim-socket.h"
+#include "ttrpc/client.h"
 #include "ttrpc/dial.h"
 
 #define NS "k8s.io"
@@ -1101,6 +1102,66 @@ static void assert_daemon(pid_t pid, const char *bundle, const char *address)
     close(fd);
 }
 
+/* Connect on a fresh connection to address; 0, or the call's gRPC code. */
+static int call_connect(const char *address)
+{
+    struct error err = ERROR_INIT;
+    int fd = ttrpc_dial(address, 2000, &err);
+    if (fd < 0) {
+        error_clear(&err);
+        return GRPC_UNAVAILABLE;
+    }
+    struct ttrpc_client *c = ttrpc_client_new(fd);
+    Containerd__Task__V2__ConnectRequest req = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+    req.id = (char *)"x";
+    ProtobufCMessage *resp = NULL;
+    int r = ttrpc_client_call(c, "containerd.task.v2.Task", "Connect", &req.base,
+                              &containerd__task__v2__connect_response__descriptor, &resp, 2000,
+                              NULL, 0, &err);
+    int code = r == 0 ? 0 : err.code;
+    if (resp)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    error_clear(&err);
+    ttrpc_client_free(c);
+    return code;
+}
+
+/* The daemon's socket serves only its own uid: another user is refused even when the file
+ * system would let it in (the directory and socket opened up for the test, then closed again). */
+#define CONNECT_AS_CHILD "--connect" /* test-bootstrap --connect ADDRESS: exit 0 if refused */
+static char self_exe[PATH_MAX];      /* this test's binary (not /proc/self/exe: valgrind's) */
+
+static void assert_other_uid_refused(const char *address)
+{
+    if (geteuid() != 0)
+        return; /* needs root to become another user */
+    const char *path = address + strlen("unix://");
+    ck_assert_int_eq(call_connect(address), 0); /* our own uid is served */
+    ck_assert_int_eq(chmod(root, 0755), 0);
+    ck_assert_int_eq(chmod(socket_dir, 0755), 0);
+    ck_assert_int_eq(chmod(path, 0666), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(2);
+        /* reaching the socket proves the file system let us in: the refusal is the daemon's */
+        if (access(path, R_OK | W_OK) < 0)
+            _exit(4);
+        /* exec'd, not just forked: a child that exits with the test's memory live would be a
+         * leak under valgrind (main: CONNECT_AS_CHILD) */
+        execl(self_exe, self_exe, CONNECT_AS_CHILD, address, (char *)NULL);
+        _exit(5);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    chmod(path, 0600);
+    chmod(socket_dir, 0700);
+    chmod(root, 0700);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "uid 65534 was not refused by %s (status %d)", address, status);
+    ck_assert_int_eq(call_connect(address), 0); /* and the daemon still serves us */
+}
+
 /* Live processes running the shim binary (this build's: the inode tells). */
 static int count_shims(void)
 {
@@ -1156,6 +1217,7 @@ START_TEST(test_start_spawns_daemon)
     ck_assert_str_eq(text, expect);
     pid_t daemon = read_pid(bundle);
     assert_daemon(daemon, bundle, expect);
+    assert_other_uid_refused(expect);
 
     /* a container of the pod: the same shim, nothing spawned */
     _cleanup_free_ char *cid = new_id("ctr");
@@ -1285,8 +1347,14 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], CONNECT_AS_CHILD) == 0)
+        return call_connect(argv[2]) == GRPC_UNAVAILABLE ? 0 : 3;
+    if (!realpath(argv[0], self_exe)) {
+        perror(argv[0]);
+        return 1;
+    }
     snprintf(root, sizeof(root), "/tmp/cocoon-bootstrap-XXXXXX");
     if (!mkdtemp(root)) {
         perror("mkdtemp");

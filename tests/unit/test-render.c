@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "annotations/initdata.h"
+#include "lib/base64.h"
 #include "annotations/overrides.h"
 #include "cmd/cocoonctl-path.h"
 #include "lib/cleanup.h"
@@ -332,6 +333,70 @@ START_TEST(test_enabled_unsupported_is_ignored)
 }
 END_TEST
 
+/* xmllint --xpath EXPR on xml: the string it prints. */
+static char *xpath(const char *xml, const char *expr)
+{
+    char path[] = "/tmp/cocoon-render-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, xml, strlen(xml)), (ssize_t)strlen(xml));
+    close(fd);
+    int out = scratch_fd();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out, 1);
+        execlp("xmllint", "xmllint", "--xpath", expr, path, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    unlink(path);
+    char *text = read_all(out);
+    close(out);
+    size_t n = strlen(text);
+    if (n && text[n - 1] == '\n') /* some xmllint versions end the string with one */
+        text[n - 1] = '\0';
+    return text;
+}
+
+/* Every value a pod's annotation carries into the domain XML, with XML's metacharacters in it,
+ * stays text: the XML is valid, has no element the pod wrote, and reads back exactly. */
+#define INJECT "'\"><evil x=\"1\">&amp;]]><!--"
+START_TEST(test_annotation_xml_injection)
+{
+    struct tmpconf t;
+    tmpconf_write(&t, "[hypervisor.libvirt]\nkernel = \"/k\"\nenable_annotations = [\".*\"]\n"
+                      "valid_kernel_paths = [\"/opt/x/*\"]\nvalid_initrd_paths = [\"/opt/x/*\"]\n"
+                      "valid_image_paths = [\"/opt/x/*\"]\n");
+    struct run r =
+        RUN("render", "--config", t.path, "--annotation", HV_PREFIX "kernel_params=quiet x=" INJECT,
+            "--annotation", HV_PREFIX "kernel=/opt/x/k" INJECT, "--annotation",
+            HV_PREFIX "initrd=/opt/x/i" INJECT, "--annotation", HV_PREFIX "image=/opt/x/r" INJECT);
+    assert_rendered(&r);
+    assert_lacks(r.out, "<evil");
+    assert_lacks(r.out, "<!--");
+    _cleanup_free_ char *cmdline = xpath(r.out, "string(/domain/os/cmdline)");
+    ck_assert_msg(strstr(cmdline, "quiet x=" INJECT), "cmdline reads back as [%s]", cmdline);
+    _cleanup_free_ char *kernel = xpath(r.out, "string(/domain/os/kernel)");
+    ck_assert_str_eq(kernel, "/opt/x/k" INJECT);
+    _cleanup_free_ char *initrd = xpath(r.out, "string(/domain/os/initrd)");
+    ck_assert_str_eq(initrd, "/opt/x/i" INJECT);
+    _cleanup_free_ char *image = xpath(r.out, "string(/domain/devices/disk[1]/source/@file)");
+    ck_assert_str_eq(image, "/opt/x/r" INJECT);
+    _cleanup_free_ char *evil = xpath(r.out, "count(//evil)");
+    ck_assert_str_eq(evil, "0");
+    run_free(&r);
+
+    /* a control character cannot be carried at all: refused, naming the annotation */
+    r = RUN("render", "--config", t.path, "--annotation", HV_PREFIX "kernel_params=a\x01b");
+    assert_exit(&r, 1);
+    assert_contains(r.err, "kernel_params");
+    run_free(&r);
+    tmpconf_free(&t);
+}
+END_TEST
+
 /* --- SEV-SNP and TDX --- */
 
 START_TEST(test_snp)
@@ -564,6 +629,55 @@ START_TEST(test_bad_initdata)
     assert_exit(&r, 1);
     assert_contains(r.err, "cc_init_data\": init-data: base64: invalid character ' '");
     run_free(&r);
+}
+END_TEST
+
+/* An init-data annotation (plain TOML, base64) whose document is exactly doc_len bytes. */
+static char *initdata_of_size(size_t doc_len)
+{
+    static const char head[] = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"x\" = \"";
+    size_t fixed = strlen(head) + strlen("\"\n");
+    ck_assert_uint_gt(doc_len, fixed);
+    _cleanup_free_ char *doc = xasprintf("%s%*s\"\n", head, (int)(doc_len - fixed), "");
+    ck_assert_uint_eq(strlen(doc), doc_len);
+    _cleanup_free_ char *b64 = base64_encode((const uint8_t *)doc, doc_len);
+    return xasprintf(INITDATA "%s", b64);
+}
+
+/* The configured limits, exactly at the boundary: at the limit is accepted, one step over is
+ * refused with a message naming the configuration key. */
+START_TEST(test_initdata_limits)
+{
+    struct tmpconf t;
+    tmpconf_write(&t, "[hypervisor.libvirt]\nkernel = \"/k\"\nenable_annotations = "
+                      "[\"cc_init_data\"]\n[runtime]\ninitdata_annotation_limit_kib = 1\n");
+    /* 768 bytes of TOML are 1024 of base64; 771 are 1028 */
+    _cleanup_free_ char *at = initdata_of_size(768), *over = initdata_of_size(771);
+    struct run r = RUN("render", "--config", t.path, "--annotation", at);
+    assert_rendered(&r);
+    assert_contains(r.out, "<serial>initdata</serial>");
+    run_free(&r);
+    r = RUN("render", "--config", t.path, "--annotation", over);
+    assert_exit(&r, 1);
+    ck_assert_str_eq(r.err, "cocoonctl: annotation \"" HV_PREFIX "cc_init_data\": init-data: "
+                            "annotation is 1028 bytes, over the 1024-byte limit set by [runtime] "
+                            "initdata_annotation_limit_kib\n");
+    run_free(&r);
+    tmpconf_free(&t);
+
+    tmpconf_write(&t, "[hypervisor.libvirt]\nkernel = \"/k\"\nenable_annotations = "
+                      "[\"cc_init_data\"]\n[runtime]\ninitdata_document_limit_kib = 1\n");
+    _cleanup_free_ char *doc_at = initdata_of_size(1024), *doc_over = initdata_of_size(1025);
+    r = RUN("render", "--config", t.path, "--annotation", doc_at);
+    assert_rendered(&r);
+    run_free(&r);
+    r = RUN("render", "--config", t.path, "--annotation", doc_over);
+    assert_exit(&r, 1);
+    ck_assert_str_eq(r.err, "cocoonctl: annotation \"" HV_PREFIX "cc_init_data\": init-data: "
+                            "document is 1025 bytes, over the 1024-byte limit set by [runtime] "
+                            "initdata_document_limit_kib\n");
+    run_free(&r);
+    tmpconf_free(&t);
 }
 END_TEST
 
@@ -1087,6 +1201,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_annotation_not_enabled);
     tcase_add_test(tc, test_bad_annotation_values);
     tcase_add_test(tc, test_enabled_unsupported_is_ignored);
+    tcase_add_test(tc, test_annotation_xml_injection);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tee");
@@ -1103,6 +1218,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_shipped_annotations);
     tcase_add_test(tc, test_initdata_plain_vm);
     tcase_add_test(tc, test_bad_initdata);
+    tcase_add_test(tc, test_initdata_limits);
     tcase_add_test(tc, test_render_writes_nothing);
     tcase_add_test(tc, test_sandbox_sizing);
     suite_add_tcase(s, tc);

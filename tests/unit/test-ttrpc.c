@@ -213,7 +213,7 @@ START_TEST(test_reader_truncated)
 {
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    uint8_t b[14];
+    uint8_t b[14] = {0}; /* a header and 4 bytes of the 100 it announces */
     struct ttrpc_frame_header h = {100, 1, 1, 0};
     ttrpc_header_encode(b, &h);
     ck_assert_int_eq(write(sv[1], b, sizeof(b)), sizeof(b));

@@ -134,6 +134,8 @@ static pid_t fake_qemu(const char *name)
 
 START_TEST(test_watch)
 {
+    if (getenv("COCOON_VALGRIND")) /* valgrind 3.19 does not know pidfd_open (ENOSYS) */
+        return;
     struct heard h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ""};
     struct error err = ERROR_INIT;
     struct qemu_watch *w = NULL;
