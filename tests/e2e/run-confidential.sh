@@ -44,17 +44,23 @@ E2E_CTD_NS=cocoon-e2e-conf
 . "$HERE/lib/daemons.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
 . "$HERE/lib/containerd.sh"
+if [ "$(id -u)" = 0 ]; then
+    # The checks run in a session of their own: meson's SIGKILL must not cut the cleanup short.
+    e2e_own_session "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
+fi
 # shellcheck source-path=SCRIPTDIR source=lib/registry.sh
 . "$HERE/lib/registry.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
 . "$HERE/lib/cocoon.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/sanitizer.sh
+. "$HERE/lib/sanitizer.sh"
 
 if [ "$(id -u)" != 0 ]; then
     echo "1..0 # SKIP needs root (containerd, libvirtd, QEMU)"
     exit 0
 fi
 
-PLAN=23
+PLAN=24
 RUNTIME=io.containerd.cocoon.v2
 BASE_IMAGE=docker.io/library/busybox-local:latest
 REPO=cocoon-e2e/marker
@@ -222,6 +228,7 @@ if ! e2e_start_daemons >&2; then
     echo "Bail out! virtlogd/libvirtd do not start"
     exit 1
 fi
+e2e_sanitizer_setup "$SHIM" "$E2E_TMPDIR/sanitizer"
 # containerd finds containerd-shim-cocoon-v2 for io.containerd.cocoon.v2 through its PATH.
 if ! e2e_containerd_start "$(dirname "$SHIM")" >&2; then
     echo "Bail out! containerd does not start (log: ${E2E_CTD_LOG:-none})"
@@ -580,6 +587,8 @@ tap "$([ -z "$bundles" ]; echo $?)" "after: no bundle left in the test container
 state=$(ls -A "$STATE_DIR" 2>/dev/null || true)
 tap "$([ -z "$state" ]; echo $?)" "after: the shim's state_dir is empty"
 [ -z "$state" ] || diag "$(find "$STATE_DIR" -mindepth 1 | head -n 20)"
+
+e2e_sanitizer_check
 
 begin
 reg_pid=$E2E_REG_PID

@@ -59,6 +59,8 @@ CACHE_DIR=$(realpath -m "$7")
 . "$HERE/lib/registry.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
 . "$HERE/lib/cocoon.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/sanitizer.sh
+. "$HERE/lib/sanitizer.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/cri-containerd.sh
 . "$HERE/lib/cri-containerd.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/tap.sh
@@ -148,6 +150,7 @@ e2e_cocoon_config --debug --annotations "$COCOON_DIR" "$CONFIGS_DIR" "$VMLINUX" 
 if cri_is_v2; then snippet=$CONFIGS_DIR/containerd2-cocoon.toml; else snippet=$CONFIGS_DIR/containerd-cocoon.toml; fi
 EXTRA=$(sed "s|ConfigPath = \"/etc/cocoon/cocoon-dev.toml\"|ConfigPath = \"$COCOON_CFG\"|" "$snippet")
 grep -q "ConfigPath = \"$COCOON_CFG\"" <<<"$EXTRA" || fail "the runtime snippet $snippet names cocoon-dev's ConfigPath"
+e2e_sanitizer_setup "$SHIM" "$T/sanitizer"
 cri_containerd_start "$T/ctd" "$EXTRA" "$(dirname "$SHIM")" >&2 ||
     fail "containerd $WANT_VERSION starts with CRI and cocoon's runtimes"
 E2E_CTD_LOG=$CRI_CTD_LOG
@@ -179,6 +182,10 @@ CACHE=$VOL/kubernetes.io~empty-dir/cache
 TERMLOG=$KUBELET/pods/$UID_A/containers/app/termination-log
 mkdir -p "$SA" "$CFG" "$CACHE" "$(dirname "$TERMLOG")"
 TOKEN=token-$RANDOM$RANDOM
+# Secrets no log may show: init-data content, the policy, a container's environment.
+SECRET_INITDATA=initdata-secret-$RANDOM$RANDOM
+SECRET_POLICY=policy-secret-$RANDOM$RANDOM
+SECRET_ENV=env-secret-$RANDOM$RANDOM
 atomic_write "$SA" "token=$TOKEN" "namespace=default" "ca.crt=-----BEGIN CERTIFICATE-----"
 atomic_write "$CFG" "greeting=hello"
 : >"$TERMLOG"
@@ -191,14 +198,16 @@ algorithm = "sha256"
 
 [data]
 "cocoon-e2e.run" = "cri-$$"
+"secret.txt" = "$SECRET_INITDATA"
 EOF
 INITDATA=$("$COCOONCTL" initdata annotate "$T/initdata.toml") || fail "cocoonctl initdata annotate"
-POLICY=$(base64 -w0 <<'EOF'
+POLICY=$(base64 -w0 <<EOF
 package agent_policy
 
 default CreateContainerRequest := true
 default ExecProcessRequest := true
 default GetDiagnosticDataRequest := true
+# $SECRET_POLICY
 EOF
 )
 
@@ -230,6 +239,7 @@ cat >"$T/app.json" <<EOF
   ],
   "annotations": {"io.kubernetes.container.terminationMessagePath": "/dev/termination-log",
                   "io.kubernetes.container.terminationMessagePolicy": "File"},
+  "envs": [{"key": "COCOON_SECRET", "value": "$SECRET_ENV"}],
   "log_path": "app.log",
   "linux": {"security_context": {"namespace_options": {"network": "POD", "pid": "POD", "ipc": "POD"}}}
 }
@@ -284,6 +294,7 @@ ex "$APP" sh -c 'echo to-stderr >&2; exit 3' 2>"$OUT/err"
 rc=$?
 [ "$out" = hello-exec ] && [ "$rc" = 3 ] && [ "$(cat "$OUT/err")" = to-stderr ]
 tap $? "ExecSync: output [$out]; exit code $rc with stderr [$(cat "$OUT/err")]"
+ex "$APP" sh -c 'echo "$COCOON_SECRET"' >"$OUT/env" 2>&1
 
 begin
 for ((i = 0; i < 50; i++)); do
@@ -567,6 +578,24 @@ left=$(cri_leftovers)
 [ -z "$left" ] && [ "$(ls /run/netns 2>/dev/null)" = "$NETNS_BEFORE" ]
 tap $? "containerd stopped: no network namespace, link, mount or process left"
 [ -z "$left" ] || diag "$left"
+
+e2e_sanitizer_check
+
+begin
+# The shim logs at debug level in this run; containerd's log holds the shims' too. QEMU's logs
+# (libvirt's, one per domain) show its command line.
+# containerd's CRI itself, at debug level, dumps each CreateContainer request and the OCI spec
+# it made (its lines "Container config &ContainerConfig{..." and "Container \"<id>\" spec:"),
+# environment included: containerd's doing, gone at its default level; those two are left out.
+logs=("$CRI_CTD_LOG" /var/log/libvirt/qemu/cocoon-*.log)
+secrets=(-e "$SECRET_INITDATA" -e "$SECRET_POLICY" -e "$SECRET_ENV")
+own_dumps='msg="Container config &ContainerConfig|msg="Container \\"[0-9a-f]{64}\\" spec: '
+leaked() { grep -n "${secrets[@]}" "${logs[@]}" 2>/dev/null | grep -v -E "$own_dumps"; }
+leaks=$(leaked | grep -c .)
+envok=$(grep -c "$SECRET_ENV" "$OUT/env" 2>/dev/null)
+[ "$leaks" = 0 ] && [ "${envok:-0}" -ge 1 ]
+tap $? "no init-data content, policy or environment value in the shim's, containerd's or QEMU's log ($leaks lines; the container saw its environment: $envok)"
+[ "$leaks" = 0 ] || diag "$(leaked | cut -c1-300 | head -5)"
 
 echo "1..$N"
 [ "$FAILED" = 0 ]

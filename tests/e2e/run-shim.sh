@@ -32,6 +32,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/registry.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
 . "$HERE/lib/cocoon.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/sanitizer.sh
+. "$HERE/lib/sanitizer.sh"
 # ctr passes its stdin on to the container: only the stdin check gives it one.
 exec </dev/null
 
@@ -51,7 +53,7 @@ CACHE_DIR=${5:-}
 COCOONCTL=${6:-}
 CTD_VERSION=${7:-1.6}
 
-PLAN=24
+PLAN=25
 RUNTIME=io.containerd.cocoon.v2
 LOCAL_IMAGE=docker.io/library/busybox-local:latest
 IMAGE=                          # the same image in the run's registry: the guest pulls it
@@ -215,6 +217,7 @@ if ! e2e_start_daemons >&2; then
     echo "Bail out! virtlogd/libvirtd do not start"
     exit 1
 fi
+e2e_sanitizer_setup "$SHIM" "$E2E_TMPDIR/sanitizer"
 # containerd finds containerd-shim-cocoon-v2 for io.containerd.cocoon.v2 through its PATH.
 if ! e2e_containerd_start "$(dirname "$SHIM")" >&2; then
     echo "Bail out! containerd does not start (log: $E2E_CTD_LOG)"
@@ -552,6 +555,8 @@ tap "$([ -z "$state" ]; echo $?)" "after: the shim's state_dir is empty"
 mounts=$(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
 tap "$([ -z "$mounts" ]; echo $?)" "after: nothing mounted under the run's temp dir"
 [ -z "$mounts" ] || diag "$mounts"
+
+e2e_sanitizer_check
 
 if [ "$N" != "$PLAN" ]; then
     diag "ran $N checks, planned $PLAN"

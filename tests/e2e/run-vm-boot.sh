@@ -18,6 +18,8 @@ if [ "$(id -u)" != 0 ]; then
     echo "1..0 # SKIP needs root (libvirtd, QEMU)"
     exit 0
 fi
+# One e2e run at a time (lib/proc.sh), and a cleanup that meson's SIGKILL cannot cut short.
+e2e_own_session "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
 
 # vm-boot makes its per-VM dirs (channel socket, console log) in here. QEMU runs as
 # libvirt-qemu and must reach them: 0755.

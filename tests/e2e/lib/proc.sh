@@ -3,7 +3,8 @@
 # for the checks.
 #
 #   . tests/e2e/lib/proc.sh
-#   e2e_own_session "$0" "$@"       # first thing a driver does: returns in the new session only
+#   e2e_own_session "$0" "$@"       # first thing a driver does: returns in the new session only,
+#                                   # once no other e2e run holds /run/lock/cocoon-e2e.lock
 #   e2e_pid_alive PID               # true while PID runs (not a zombie)
 #   e2e_pids_with STRING            # PIDs whose command line (args joined by spaces) has STRING
 #   e2e_stop_pid NAME PID           # SIGTERM, SIGKILL after 10 s
@@ -17,14 +18,21 @@ e2e_own_session() {
         unset E2E_OWN_SESSION   # a driver this one runs gets a session of its own too
         return 0
     fi
-    local runner rc
-    E2E_OWN_SESSION=1 setsid "$@" &
+    local runner rc lock
+    # One e2e run at a time on a machine: they share libvirtd, /run/containerd and the checks
+    # that nothing is left behind. This process holds the lock; the checks do not inherit it.
+    mkdir -p /run/lock
+    exec {lock}>/run/lock/cocoon-e2e.lock
+    if ! flock -n "$lock"; then
+        echo "e2e: waiting for another e2e run to end (/run/lock/cocoon-e2e.lock)" >&2
+        flock "$lock"
+    fi
+    E2E_OWN_SESSION=1 setsid "$@" {lock}>&- &
     runner=$!
     # shellcheck disable=SC2064 # the PID is known now
     trap "kill -TERM $runner 2>/dev/null" INT TERM
     while :; do
-        wait "$runner"
-        rc=$?
+        wait "$runner" && rc=0 || rc=$? # (callers may run with set -e)
         e2e_pid_alive "$runner" || break   # else a signal interrupted the wait
     done
     exit "$rc"
