@@ -366,13 +366,15 @@ static char *xpath(const char *xml, const char *expr)
 START_TEST(test_annotation_xml_injection)
 {
     struct tmpconf t;
-    tmpconf_write(&t, "[hypervisor.libvirt]\nkernel = \"/k\"\nenable_annotations = [\".*\"]\n"
-                      "valid_kernel_paths = [\"/opt/x/*\"]\nvalid_initrd_paths = [\"/opt/x/*\"]\n"
-                      "valid_image_paths = [\"/opt/x/*\"]\n");
+    tmpconf_write(&t,
+                  "[hypervisor.libvirt]\nkernel = \"/k\"\nenable_annotations = [\".*\"]\n"
+                  "valid_kernel_paths = [\"/opt/x/*\"]\nvalid_initrd_paths = [\"/opt/x/*\"]\n"
+                  "valid_image_paths = [\"/opt/x/*\"]\nvalid_firmware_paths = [\"/opt/x/*\"]\n");
     struct run r =
         RUN("render", "--config", t.path, "--annotation", HV_PREFIX "kernel_params=quiet x=" INJECT,
             "--annotation", HV_PREFIX "kernel=/opt/x/k" INJECT, "--annotation",
-            HV_PREFIX "initrd=/opt/x/i" INJECT, "--annotation", HV_PREFIX "image=/opt/x/r" INJECT);
+            HV_PREFIX "initrd=/opt/x/i" INJECT, "--annotation", HV_PREFIX "image=/opt/x/r" INJECT,
+            "--annotation", HV_PREFIX "firmware=/opt/x/f" INJECT);
     assert_rendered(&r);
     assert_lacks(r.out, "<evil");
     assert_lacks(r.out, "<!--");
@@ -384,6 +386,8 @@ START_TEST(test_annotation_xml_injection)
     ck_assert_str_eq(initrd, "/opt/x/i" INJECT);
     _cleanup_free_ char *image = xpath(r.out, "string(/domain/devices/disk[1]/source/@file)");
     ck_assert_str_eq(image, "/opt/x/r" INJECT);
+    _cleanup_free_ char *firmware = xpath(r.out, "string(/domain/os/loader)");
+    ck_assert_str_eq(firmware, "/opt/x/f" INJECT);
     _cleanup_free_ char *evil = xpath(r.out, "count(//evil)");
     ck_assert_str_eq(evil, "0");
     run_free(&r);
@@ -392,6 +396,12 @@ START_TEST(test_annotation_xml_injection)
     r = RUN("render", "--config", t.path, "--annotation", HV_PREFIX "kernel_params=a\x01b");
     assert_exit(&r, 1);
     assert_contains(r.err, "kernel_params");
+    run_free(&r);
+
+    /* the sandbox id (the domain's name and metadata) is containerd's, and checked: never markup */
+    r = RUN("render", "--config", t.path, "--id", "pod" INJECT);
+    assert_exit(&r, 1);
+    assert_contains(r.err, "sandbox id");
     run_free(&r);
     tmpconf_free(&t);
 }
