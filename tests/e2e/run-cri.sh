@@ -6,7 +6,7 @@
 # for 2.x) with ConfigPath pointing at this run's cocoon-dev configuration. Images are pulled in
 # the guest from a registry on the host's loopback.
 #
-# Pod A (handler cocoon-dev; init-data and a policy in its annotations; shareProcessNamespace)
+# Pod A (handler cocoon-dev; init-data with its policy inside in its annotation; shareProcessNamespace)
 # runs two containers with what the kubelet gives every pod: a projected ServiceAccount volume,
 # a ConfigMap (updated while the pod runs), an emptyDir shared by both, /dev/shm, a termination
 # message file, a log file, busybox httpd. Pod B runs beside it in a VM of its own. Checks:
@@ -191,7 +191,8 @@ atomic_write "$CFG" "greeting=hello"
 : >"$TERMLOG"
 chmod 0666 "$TERMLOG"
 
-# Init-data and a policy, in the pod's annotations as a CoCo pod carries them.
+# Init-data with the policy inside, as genpolicy now ships it (data."policy.rego"; the agent
+# takes it from the init-data at its start), in the pod's annotation as a CoCo pod carries it.
 cat >"$T/initdata.toml" <<EOF
 version = "0.1.0"
 algorithm = "sha256"
@@ -199,17 +200,16 @@ algorithm = "sha256"
 [data]
 "cocoon-e2e.run" = "cri-$$"
 "secret.txt" = "$SECRET_INITDATA"
-EOF
-INITDATA=$("$COCOONCTL" initdata annotate "$T/initdata.toml") || fail "cocoonctl initdata annotate"
-POLICY=$(base64 -w0 <<EOF
+"policy.rego" = '''
 package agent_policy
 
 default CreateContainerRequest := true
 default ExecProcessRequest := true
 default GetDiagnosticDataRequest := true
 # $SECRET_POLICY
+'''
 EOF
-)
+INITDATA=$("$COCOONCTL" initdata annotate "$T/initdata.toml") || fail "cocoonctl initdata annotate"
 
 cat >"$T/pod-a.json" <<EOF
 {
@@ -217,8 +217,7 @@ cat >"$T/pod-a.json" <<EOF
   "hostname": "cocoon-a",
   "log_directory": "$T/logs-a",
   "dns_config": {"servers": ["$CRI_GATEWAY"], "searches": ["cocoon.test"], "options": ["ndots:2"]},
-  "annotations": {"io.katacontainers.config.hypervisor.cc_init_data": "$INITDATA",
-                  "io.katacontainers.config.agent.policy": "$POLICY"},
+  "annotations": {"io.katacontainers.config.hypervisor.cc_init_data": "$INITDATA"},
   "linux": {
     "cgroup_parent": "$CRI_CGROUP_PARENT",
     "security_context": {"namespace_options": {"network": "POD", "pid": "POD", "ipc": "POD"}}
@@ -272,8 +271,9 @@ tap $st "RunPodSandbox: pod A ${POD_A:0:12} $state in VM cocoon-${POD_A:0:12}…
 begin
 xml=$(virsh -q -c "$E2E_LIBVIRT_URI" dumpxml "cocoon-$POD_A" 2>&1)
 grep -q "<serial>initdata</serial>" <<<"$xml" &&
-    grep -q "cocoon-test-agent: initdata algorithm=sha256" "$STATE_DIR/$POD_A/console.log"
-tap $? "pod A's init-data reached the guest (initdata disk, the agent read it)"
+    grep -q "cocoon-test-agent: initdata algorithm=sha256" "$STATE_DIR/$POD_A/console.log" &&
+    grep -q "cocoon-test-agent: initdata: using policy from initdata" "$STATE_DIR/$POD_A/console.log"
+tap $? "pod A's init-data reached the guest (initdata disk, the agent read it and took its policy)"
 
 begin
 APP=$(cri --timeout "$T_CREATE" create "$POD_A" "$T/app.json" "$T/pod-a.json") &&

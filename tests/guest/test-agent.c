@@ -84,11 +84,10 @@ static const char initdata_toml[] = "version = \"0.1.0\"\nalgorithm = \"sha256\"
 static const char initdata_sha256[] =
     "5fbba2d190b4c600dc48b80802559460ecae499f76f079e9ad2ebd4e3c7eb65f";
 
-static void make_initdata(const char *path)
+static void make_initdata_of(const char *path, const char *toml)
 {
     size_t gz_len;
-    _cleanup_free_ uint8_t *gz =
-        gzip((const uint8_t *)initdata_toml, strlen(initdata_toml), &gz_len);
+    _cleanup_free_ uint8_t *gz = gzip((const uint8_t *)toml, strlen(toml), &gz_len);
     size_t total = (16 + gz_len + 511) / 512 * 512;
     _cleanup_free_ uint8_t *img = xcalloc(1, total);
     memcpy(img, "initdata", 8);
@@ -96,6 +95,11 @@ static void make_initdata(const char *path)
         img[8 + i] = (uint8_t)((uint64_t)gz_len >> (8 * i));
     memcpy(img + 16, gz, gz_len);
     write_file(path, img, total);
+}
+
+static void make_initdata(const char *path)
+{
+    make_initdata_of(path, initdata_toml);
 }
 
 /* A client of the agent on sock, once it listens (its log is in log_dir). */
@@ -557,10 +561,14 @@ static char *exec_sh(const char *cid, const char *exec_id, const char *script)
     return out;
 }
 
+/* A policy that lets the next SetPolicy through, as the tests change policies at will (kata-agent
+ * checks SetPolicyRequest against the policy in force: initdata_policy tests that). "" is none. */
 static void set_policy(const char *text)
 {
     Grpc__SetPolicyRequest req = GRPC__SET_POLICY_REQUEST__INIT;
-    req.policy = (char *)text;
+    _cleanup_free_ char *full =
+        *text ? xasprintf("%s\ndefault SetPolicyRequest := true\n", text) : xstrdup("");
+    req.policy = full;
     call_ok("SetPolicy", &req);
 }
 
@@ -848,6 +856,56 @@ START_TEST(initdata_digest)
         xasprintf("cocoon-test-agent: initdata algorithm=sha256 digest=%s\n", initdata_sha256);
     ck_assert_ptr_nonnull(strstr((char *)log, want_line));
     ck_assert_ptr_null(strstr((char *)log, "[data]")); /* never the contents */
+}
+END_TEST
+
+/* An init-data with a policy.rego: the agent's policy from its start, as kata-agent sets it; a
+ * SetPolicy is then checked against it (SetPolicyRequest), and DestroySandbox goes back to it. */
+START_TEST(initdata_policy)
+{
+    _cleanup_free_ char *pdir = xasprintf("%s/idpolicy", dir);
+    harness_run("mkdir -p %s/state", pdir);
+    _cleanup_free_ char *img = xasprintf("%s/initdata.img", pdir);
+    make_initdata_of(img,
+                     "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"policy.rego\" = "
+                     "\"\"\"\npackage agent_policy\ndefault ExecProcessRequest := false\n\"\"\"\n");
+    _cleanup_free_ char *psock = xasprintf("%s/agent.sock", pdir);
+    _cleanup_free_ char *listen = xasprintf("unix://%s", psock);
+    _cleanup_free_ char *state = xasprintf("%s/state", pdir);
+    _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
+    const char *args[] = {"--listen",   listen,        "--rootfs",
+                          rootfs,       "--state-dir", state,
+                          "--initdata", img,           "--loopback-registry",
+                          "none",       NULL};
+    pid_t main_pid = agent_pid;
+    struct ttrpc_client *main_client = cli;
+    agent_pid = harness_spawn_agent(agent_bin, pdir, args);
+    cli = connect_agent(psock, pdir);
+
+    char *echo[] = {"echo", "in"};
+    struct exec_req e;
+    exec_req_init(&e, "c-none", "e1", echo, N(echo));
+    CALL_FAILS("ExecProcess", &e.req, GRPC_PERMISSION_DENIED,
+               "ExecProcessRequest is blocked by policy");
+    Grpc__SetPolicyRequest sp = GRPC__SET_POLICY_REQUEST__INIT;
+    sp.policy = "package agent_policy\ndefault ExecProcessRequest := true\n";
+    CALL_FAILS("SetPolicy", &sp, GRPC_PERMISSION_DENIED, "SetPolicyRequest is blocked by policy");
+    Grpc__DestroySandboxRequest ds = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
+    call_ok("DestroySandbox", &ds);
+    CALL_FAILS("ExecProcess", &e.req, GRPC_PERMISSION_DENIED,
+               "ExecProcessRequest is blocked by policy");
+
+    size_t n;
+    _cleanup_free_ char *logp = xasprintf("%s/agent.log", pdir);
+    _cleanup_free_ uint8_t *log = harness_read_file(logp, &n);
+    ck_assert_ptr_nonnull(strstr((char *)log, "using policy from initdata"));
+    ck_assert_ptr_null(strstr((char *)log, "package agent_policy")); /* never the text */
+
+    ttrpc_client_free(cli);
+    kill(agent_pid, SIGKILL);
+    waitpid(agent_pid, NULL, 0);
+    agent_pid = main_pid;
+    cli = main_client;
 }
 END_TEST
 
@@ -2638,6 +2696,7 @@ static Suite *agent_suite(void)
     tcase_add_checked_fixture(tc, fail_without_busybox, NULL);
     tcase_add_test(tc, health_and_sandbox);
     tcase_add_test(tc, initdata_digest);
+    tcase_add_test(tc, initdata_policy);
     tcase_add_test(tc, echo_hello);
     tcase_add_test(tc, exit_code_and_hostname);
     tcase_add_test(tc, stdin_through_cat);

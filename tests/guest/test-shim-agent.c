@@ -592,13 +592,19 @@ START_TEST(errors_keep_code_and_rpc)
 
     /* the agent's own message is kept after the prefix */
     run_sh("sa-err", "exec sleep 60");
-    OK(agent_set_policy(ag, "package agent_policy\n\ndefault ExecProcessRequest := false\n", err_));
+    OK(agent_set_policy(ag,
+                        "package agent_policy\n\ndefault ExecProcessRequest := false\n"
+                        "default SetPolicyRequest := true\n",
+                        err_));
     ck_assert_int_eq(exec_sh("sa-err", "e1", "true", &err), -1);
     ck_assert_int_eq(err.code, GRPC_PERMISSION_DENIED);
     ck_assert_str_eq(
         err.msg, "agent ExecProcess: permission denied: ExecProcessRequest is blocked by policy");
     error_clear(&err);
-    OK(agent_set_policy(ag, "package agent_policy\n\ndefault ExecProcessRequest := true\n", err_));
+    OK(agent_set_policy(ag,
+                        "package agent_policy\n\ndefault ExecProcessRequest := true\n"
+                        "default SetPolicyRequest := true\n",
+                        err_));
     OK(exec_sh("sa-err", "e1", "true", err_));
     ck_assert_int_eq(wait_exit("sa-err", "e1"), 0);
     OK(agent_set_policy(ag, "", err_)); /* the test agent's way back to no policy */

@@ -83,6 +83,7 @@ struct policy {
     bool active;       /* a SetPolicy with a non-empty policy was received */
     bool exec_blocked; /* `default ExecProcessRequest := false` */
     bool diag_allowed; /* `default GetDiagnosticDataRequest := true` */
+    bool set_allowed;  /* `default SetPolicyRequest := true` */
 };
 
 struct agent {

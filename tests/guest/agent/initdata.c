@@ -130,7 +130,15 @@ static int digest_hex(const char *algorithm, const uint8_t *data, size_t len, ch
     return 0;
 }
 
-static int process(int fd, const char *state_dir, struct error *err)
+/* data."policy.rego", which the host validated as a string (cocoon's init-data checks). */
+static char *policy_of(const struct toml_value *doc)
+{
+    const struct toml_value *data = toml_table_get(doc, "data");
+    const struct toml_value *rego = data ? toml_table_get(data, "policy.rego") : NULL;
+    return rego && rego->type == TOML_STRING ? xstrdup(rego->u.string.ptr) : NULL;
+}
+
+static int process(int fd, const char *state_dir, char **policy, struct error *err)
 {
     uint64_t le;
     if (!has_magic(fd) || read_exact(fd, &le, 8, 8) < 0)
@@ -171,14 +179,16 @@ static int process(int fd, const char *state_dir, struct error *err)
         if (r < 0 && !error_is_set(err))
             error_set_errno(err, errno, "write %s", path);
     }
+    if (r == 0)
+        *policy = policy_of(doc);
     toml_free(doc);
     return r;
 }
 
-void initdata_report(const char *dev, const char *state_dir)
+char *initdata_report(const char *dev, const char *state_dir)
 {
     if (dev && !strcmp(dev, "none"))
-        return;
+        return NULL;
     char name[300] = "";
     int fd;
     if (dev) {
@@ -191,12 +201,17 @@ void initdata_report(const char *dev, const char *state_dir)
         printf("cocoon-test-agent: initdata: no init-data disk%s%s\n", dev ? " at " : "",
                dev ? dev : "");
         fflush(stdout);
-        return;
+        return NULL;
     }
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
-    if (process(fd, state_dir, &err) < 0) {
+    char *policy = NULL;
+    if (process(fd, state_dir, &policy, &err) < 0) {
         printf("cocoon-test-agent: initdata: %s: %s\n", name, err.msg);
+        fflush(stdout);
+    } else if (policy) {
+        printf("cocoon-test-agent: initdata: using policy from initdata\n"); /* never the text */
         fflush(stdout);
     }
     close(fd);
+    return policy;
 }

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "channel.h"
 #include "initdata.h"
+#include "policy.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -271,7 +272,7 @@ int main(int argc, char **argv)
     }
     self[n] = '\0';
 
-    initdata_report(o.initdata, o.state_dir);
+    _cleanup_free_ char *initdata_policy = initdata_report(o.initdata, o.state_dir);
 
     _cleanup_(error_clearp) struct error err = ERROR_INIT;
     struct agent_config cfg = {.rootfs = o.rootfs,
@@ -280,6 +281,8 @@ int main(int argc, char **argv)
                                .loopback_host = o.loopback_host,
                                .kata_errors = o.kata_errors};
     agent_init(&cfg);
+    if (initdata_policy)
+        policy_from_initdata(initdata_policy);
     if (mkdir_p(o.state_dir, 0755, &err) < 0 || ns_init(&err) < 0 || reaper_start(&err) < 0) {
         log_error("cocoon-test-agent: %s", err.msg);
         return 1;

@@ -9,8 +9,13 @@
  *   default GetDiagnosticDataRequest := true  GetDiagnosticData is allowed (genpolicy's
  *                                              request_defaults.GetDiagnosticDataRequest); without
  *                                              the line it is refused, genpolicy's default
- * Nothing that depends on the pod (the policy's containers, commands, env) is checked. A new
- * SetPolicy replaces the previous policy. */
+ *   default SetPolicyRequest := true          a later SetPolicy is allowed; without the line it
+ *                                              is refused (PERMISSION_DENIED), as kata-agent
+ *                                              checks SetPolicyRequest against the policy in force
+ *                                              and genpolicy's policies set it false
+ * Nothing that depends on the pod (the policy's containers, commands, env) is checked. A policy
+ * comes from the init-data's "policy.rego" at start (kata-agent: "using policy from initdata"),
+ * or from SetPolicy, which replaces it. */
 #include "policy.h"
 
 #include <ctype.h>
@@ -127,6 +132,8 @@ void policy_set(const char *text)
             p.exec_blocked = true;
         if (line_sets(line, "GetDiagnosticDataRequest", "true"))
             p.diag_allowed = true;
+        if (line_sets(line, "SetPolicyRequest", "true"))
+            p.set_allowed = true;
         const char *nl = strchr(line, '\n');
         line = nl ? nl + 1 : NULL;
     }
@@ -135,9 +142,26 @@ void policy_set(const char *text)
     pthread_mutex_unlock(&agent.lock);
 }
 
+static char *initdata_policy; /* the init-data's policy.rego: what a new VM starts with */
+
+void policy_from_initdata(const char *text)
+{
+    free(initdata_policy);
+    initdata_policy = xstrdup(text);
+    policy_set(initdata_policy);
+}
+
 void policy_reset(void)
 {
-    policy_set(NULL);
+    policy_set(initdata_policy);
+}
+
+int policy_check_set_policy(struct error *err)
+{
+    struct policy p = current();
+    if (!p.active || p.set_allowed)
+        return 0;
+    return deny(err, "SetPolicyRequest", "default SetPolicyRequest := false (genpolicy's)");
 }
 
 /* --- CreateSandboxRequest --- */

@@ -10,8 +10,15 @@
  * Kata has no way back). The text is never logged. */
 void policy_set(const char *text);
 
-/* DestroySandbox: forget the policy, as a new VM would start without one. */
+/* At start: the init-data's policy.rego, the policy from the start, as kata-agent sets it. */
+void policy_from_initdata(const char *text);
+
+/* DestroySandbox: back to the policy a new VM starts with: the init-data's, or none. */
 void policy_reset(void);
+
+/* SetPolicy under a policy: allowed only by `default SetPolicyRequest := true` (kata-agent checks
+ * SetPolicyRequest against the policy in force; genpolicy's policies set it false). */
+int policy_check_set_policy(struct error *err);
 
 int policy_check_create_sandbox(const Grpc__CreateSandboxRequest *r, struct error *err);
 int policy_check_create_container(const Grpc__CreateContainerRequest *r, struct error *err);

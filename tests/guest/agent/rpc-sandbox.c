@@ -183,7 +183,7 @@ static int do_destroy_sandbox(void *user, const struct ttrpc_call *call,
     rpc_log(call, NULL, NULL);
     destroy_all_containers();
     sandbox_reset();
-    policy_reset(); /* as a new VM would start without one */
+    policy_reset(); /* as a new VM would start: with the init-data's policy, or none */
     return 0;
 }
 
@@ -230,6 +230,8 @@ static int do_set_policy(void *user, const struct ttrpc_call *call, const Protob
 {
     const Grpc__SetPolicyRequest *r = (const void *)req;
     log_debug("rpc SetPolicy (%zu bytes)", r->policy ? strlen(r->policy) : 0); /* never the text */
+    if (policy_check_set_policy(err) < 0)
+        return rpc_done(call, -1, err);
     policy_set(r->policy);
     return 0;
 }
