@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "annotations/verity.h"
 #include "lib/xalloc.h"
 
 #define REGEX_FLAGS (REG_EXTENDED | REG_NOSUB)
@@ -14,6 +15,7 @@ enum kind {
     KIND_VCPUS,
     KIND_MEMORY,
     KIND_KERNEL_PARAMS,
+    KIND_VERITY,
     KIND_PATH,
     KIND_LATER, /* known, handled by another module or a later change */
 };
@@ -28,6 +30,7 @@ static const struct supported supported[] = {
     {"default_vcpus", KIND_VCPUS, NULL},
     {"default_memory", KIND_MEMORY, NULL},
     {"kernel_params", KIND_KERNEL_PARAMS, NULL},
+    {"kernel_verity_params", KIND_VERITY, NULL},
     {"kernel", KIND_PATH, "valid_kernel_paths"},
     {"initrd", KIND_PATH, "valid_initrd_paths"},
     {"image", KIND_PATH, "valid_image_paths"},
@@ -162,6 +165,20 @@ static int apply_path(const struct overrides_allow *allow, const struct supporte
     return 0;
 }
 
+/* Kata's replace_kernel_verity_params: an empty value keeps the configured parameters, any other
+ * must parse and replaces them. */
+static int apply_verity(const struct annotation *a, struct overrides *o, struct error *err)
+{
+    if (!*a->value)
+        return 0;
+    struct verity_params p;
+    if (verity_params_parse(a->value, &p, err) < 0)
+        return error_wrap(err, "annotation \"%s\"", a->key);
+    free(o->kernel_verity_params);
+    o->kernel_verity_params = xstrdup(a->value);
+    return 0;
+}
+
 static void add_ignored(struct overrides *o, const char *key)
 {
     o->ignored = xrealloc(o->ignored, (o->n_ignored + 1) * sizeof(*o->ignored));
@@ -186,6 +203,8 @@ static int apply(const struct overrides_allow *allow, const struct annotation *a
         free(o->kernel_params);
         o->kernel_params = *a->value ? xstrdup(a->value) : NULL;
         return 0;
+    case KIND_VERITY:
+        return apply_verity(a, o, err);
     case KIND_PATH:
         return apply_path(allow, s, a, o, err);
     case KIND_LATER:
@@ -223,6 +242,7 @@ void overrides_free(struct overrides *o)
     if (!o)
         return;
     free(o->kernel_params);
+    free(o->kernel_verity_params);
     free(o->kernel);
     free(o->initrd);
     free(o->image);

@@ -36,6 +36,9 @@ struct overrides {
     unsigned vcpus;      /* default_vcpus, or 0 */
     unsigned memory_mib; /* default_memory, or 0 */
     char *kernel_params; /* to append to the configured ones, or NULL */
+    /* kernel_verity_params (annotations/verity.h) replacing the configured ones, or NULL; it
+     * parses. */
+    char *kernel_verity_params;
     char *kernel, *initrd, *image, *firmware;
     /* Enabled hypervisor annotations cocoon does nothing with (full keys), for the log. */
     char **ignored;

@@ -185,17 +185,97 @@ static int resource(const struct annotation *anns, size_t n, const char *key, ui
     return 0;
 }
 
+/* One member of CRI-O's resources JSON: an integer (Go's json.Marshal of an int64), absent or
+ * null is 0; zero or negative leaves *out 0, as for containerd's annotations. */
+static int crio_member(const json_t *obj, const char *key, const char *member, uint64_t *out,
+                       struct error *err)
+{
+    *out = 0;
+    json_t *v = json_object_get(obj, member);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v)) {
+        char got[64];
+        describe(v, got, sizeof(got));
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "annotation \"%s\": %s must be an integer, got %s", key, member, got);
+    }
+    json_int_t i = json_integer_value(v);
+    *out = i > 0 ? (uint64_t)i : 0;
+    return 0;
+}
+
+static int crio_resources(const struct annotation *anns, size_t n, uint64_t *period,
+                          uint64_t *quota, uint64_t *memory, struct error *err)
+{
+    *period = *quota = *memory = 0;
+    const char *key = ANNOTATION_CRIO_POD_RESOURCES;
+    const char *value = annotation_get(anns, n, key);
+    if (!value) {
+        key = ANNOTATION_CRIO_POD_RESOURCES_V1;
+        value = annotation_get(anns, n, key);
+    }
+    if (!value)
+        return 0;
+    json_error_t je;
+    _cleanup_(json_decrefp) json_t *root = json_loads(value, JSON_DECODE_ANY, &je);
+    if (!root)
+        return error_set(err, GRPC_INVALID_ARGUMENT, "annotation \"%s\": invalid JSON: %s", key,
+                         je.text);
+    if (json_is_null(root))
+        return 0;
+    if (!json_is_object(root)) {
+        char got[64];
+        describe(root, got, sizeof(got));
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "annotation \"%s\": expected a JSON object, got %s", key, got);
+    }
+    if (crio_member(root, key, "cpu_period", period, err) < 0 ||
+        crio_member(root, key, "cpu_quota", quota, err) < 0 ||
+        crio_member(root, key, "memory_limit_in_bytes", memory, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* containerd's three annotations when any of them is there, else CRI-O's JSON. */
+static int sandbox_sizing(const struct annotation *anns, size_t n, uint64_t *period,
+                          uint64_t *quota, uint64_t *memory, struct error *err)
+{
+    *period = *quota = *memory = 0;
+    bool containerd = annotation_get(anns, n, ANNOTATION_SANDBOX_CPU_PERIOD) ||
+                      annotation_get(anns, n, ANNOTATION_SANDBOX_CPU_QUOTA) ||
+                      annotation_get(anns, n, ANNOTATION_SANDBOX_MEMORY);
+    if (!containerd)
+        return crio_resources(anns, n, period, quota, memory, err);
+    if (resource(anns, n, ANNOTATION_SANDBOX_CPU_PERIOD, period, err) < 0 ||
+        resource(anns, n, ANNOTATION_SANDBOX_CPU_QUOTA, quota, err) < 0 ||
+        resource(anns, n, ANNOTATION_SANDBOX_MEMORY, memory, err) < 0)
+        return -1;
+    return 0;
+}
+
 int pod_sandbox_resources(const struct annotation *anns, size_t n, uint64_t *vcpus,
                           uint64_t *memory_mib, struct error *err)
 {
     uint64_t period, quota, memory;
     *vcpus = *memory_mib = 0;
-    if (resource(anns, n, ANNOTATION_SANDBOX_CPU_PERIOD, &period, err) < 0 ||
-        resource(anns, n, ANNOTATION_SANDBOX_CPU_QUOTA, &quota, err) < 0 ||
-        resource(anns, n, ANNOTATION_SANDBOX_MEMORY, &memory, err) < 0)
+    if (sandbox_sizing(anns, n, &period, &quota, &memory, err) < 0)
         return -1;
     *vcpus = period && quota ? quota / period + (quota % period != 0) : 0;
     *memory_mib = memory / MIB + (memory % MIB != 0);
+    return 0;
+}
+
+int pod_sandbox_cpu(const struct annotation *anns, size_t n, uint64_t *quota, uint64_t *period,
+                    struct error *err)
+{
+    uint64_t memory;
+    if (sandbox_sizing(anns, n, period, quota, &memory, err) < 0) {
+        *quota = *period = 0;
+        return -1;
+    }
+    if (!*quota || !*period)
+        *quota = *period = 0;
     return 0;
 }
 

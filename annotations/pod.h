@@ -16,6 +16,7 @@
 /* Kata's, gated by [hypervisor.libvirt] enable_annotations (annotations/overrides.h). */
 #define ANNOTATION_HYPERVISOR_PREFIX "io.katacontainers.config.hypervisor."
 #define ANNOTATION_INITDATA ANNOTATION_HYPERVISOR_PREFIX "cc_init_data"
+#define ANNOTATION_KERNEL_VERITY_PARAMS ANNOTATION_HYPERVISOR_PREFIX "kernel_verity_params"
 /* Kata's, not gated: the Rego policy (base64) the agent enforces, and the guest-pull switch. */
 #define ANNOTATION_POLICY "io.katacontainers.config.agent.policy"
 #define ANNOTATION_FORCE_GUEST_PULL "io.katacontainers.config.runtime.experimental_force_guest_pull"
@@ -86,11 +87,24 @@ const char *pod_sandbox_id(const struct annotation *anns, size_t n);
  * io.kubernetes.cri.image-name (which nerdctl sets too). */
 const char *pod_image_name_key(const struct annotation *anns, size_t n);
 
-/* The pod's resources from containerd's sandbox sizing annotations: ceil(quota / period) vCPUs
- * when both are positive (a quota of -1 means no limit), and the memory limit in MiB rounded
- * up. Absent annotations count 0. */
+/* CRI-O's sandbox sizing: the kubelet's LinuxPodSandboxConfig.resources as JSON
+ * ({"cpu_period":100000,"cpu_quota":150000,"memory_limit_in_bytes":268435456,...}) on the pause
+ * container; the first name since CRI-O 1.35, the second from 1.28 to 1.34. */
+#define ANNOTATION_CRIO_POD_RESOURCES "pod-linux-resources.crio.io"
+#define ANNOTATION_CRIO_POD_RESOURCES_V1 "io.kubernetes.cri-o.PodLinuxResources"
+
+/* The pod's resources from the sandbox sizing annotations: containerd's three when any of them
+ * is there, else CRI-O's JSON (ANNOTATION_CRIO_POD_RESOURCES, else its V1 name; "null" or {}
+ * is no sizing). ceil(quota / period) vCPUs when both are positive (a quota of -1 means no
+ * limit), and the memory limit in MiB rounded up. Absent values count 0. */
 int pod_sandbox_resources(const struct annotation *anns, size_t n, uint64_t *vcpus,
                           uint64_t *memory_mib, struct error *err);
+
+/* The pod's CPU limit unrounded, from the same annotations as pod_sandbox_resources(), for
+ * sizing that adds a fraction of a vCPU to it (Kata runtime-rs): quota and period in
+ * microseconds, both 0 unless both are positive. */
+int pod_sandbox_cpu(const struct annotation *anns, size_t n, uint64_t *quota, uint64_t *period,
+                    struct error *err);
 
 /* The agent policy: the Rego text of ANNOTATION_POLICY, which Kata carries in base64. *rego is
  * NULL when the pod has none (absent or empty), else NUL-terminated (caller frees). */

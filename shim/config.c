@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "annotations/overrides.h"
+#include "annotations/verity.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/toml.h"
@@ -27,16 +28,21 @@
 /* --- the keys --- */
 
 enum kind {
-    KIND_STRING,  /* char *, any text */
-    KIND_PATH,    /* char *, "" or an absolute path */
-    KIND_CHOICE,  /* char *, one of choices */
-    KIND_ENUM,    /* an enum field: the index into choices */
-    KIND_BOOL,    /* bool */
-    KIND_UINT,    /* unsigned, min..max */
-    KIND_U64,     /* uint64_t, min..max, then check */
-    KIND_BASE64,  /* char *, "" or the base64 of `bytes` bytes */
-    KIND_REGEXES, /* struct config_list of POSIX EREs */
-    KIND_GLOBS,   /* struct config_list of fnmatch globs on absolute paths */
+    KIND_STRING,     /* char *, any text */
+    KIND_PATH,       /* char *, "" or an absolute path */
+    KIND_CHOICE,     /* char *, one of choices */
+    KIND_ENUM,       /* an enum field: the index into choices */
+    KIND_BOOL,       /* bool */
+    KIND_UINT,       /* unsigned, min..max */
+    KIND_U64,        /* uint64_t, min..max, then check */
+    KIND_BASE64,     /* char *, "" or the base64 of `bytes` bytes */
+    KIND_VERITY,     /* char *, "" or dm-verity fields (annotations/verity.h) */
+    KIND_REGEXES,    /* struct config_list of POSIX EREs */
+    KIND_GLOBS,      /* struct config_list of fnmatch globs on absolute paths */
+    KIND_INT,        /* int, min..max (CONFIG_UNSET is -1) */
+    KIND_MILLI,      /* int, thousandths of a number written as an integer or a float; min..max
+                      * in thousandths, or -1 for CONFIG_UNSET */
+    KIND_EXTENSIONS, /* struct config_extensions, an array of tables */
 };
 
 struct key {
@@ -49,6 +55,7 @@ struct key {
     bool required;                    /* KIND_STRING, KIND_PATH: must not be empty */
     const char *(*check)(uint64_t v); /* KIND_U64: NULL or why v is wrong */
     size_t bytes;                     /* KIND_BASE64: decoded length */
+    const char *want;                 /* KIND_INT, KIND_MILLI: what a wrong value is told */
 };
 
 static const char *const domain_types[] = {"kvm", "qemu", NULL};
@@ -91,10 +98,19 @@ static const struct key keys[] = {
     KEY(HV, "image", KIND_PATH, hypervisor.image),
     KEY(HV, "firmware", KIND_PATH, hypervisor.firmware),
     KEY(HV, "kernel_params", KIND_STRING, hypervisor.kernel_params),
+    KEY(HV, "kernel_verity_params", KIND_VERITY, hypervisor.kernel_verity_params),
+    KEY(HV, "guest_extension_images", KIND_EXTENSIONS, hypervisor.guest_extension_images),
     KEY(HV, "default_vcpus", KIND_UINT, hypervisor.default_vcpus, .min = 1,
         .max = OVERRIDES_MAX_VCPUS),
+    KEY(HV, "overhead_vcpus", KIND_MILLI, hypervisor.overhead_millivcpus, .min = 0,
+        .max = OVERRIDES_MAX_VCPUS * 1000,
+        .want = "must be a number of vCPUs from 0 to 512 (at most 3 decimals), or -1 for "
+                "none"),
     KEY(HV, "default_memory", KIND_UINT, hypervisor.default_memory, .min = OVERRIDES_MIN_MEMORY_MIB,
         .max = OVERRIDES_MAX_MEMORY_MIB),
+    KEY(HV, "overhead_memory", KIND_INT, hypervisor.overhead_memory, .min = CONFIG_UNSET,
+        .max = OVERRIDES_MAX_MEMORY_MIB,
+        .want = "must be an integer from 0 to 4194304 (MiB), or -1 for none"),
     KEY(HV, "tee", KIND_ENUM, hypervisor.tee, .choices = tees),
     KEY(HV, "agent_channel", KIND_ENUM, hypervisor.agent_channel, .choices = agent_channels),
     KEY(HV, "user_network", KIND_BOOL, hypervisor.user_network),
@@ -103,6 +119,7 @@ static const struct key keys[] = {
     KEY(HV, "valid_initrd_paths", KIND_GLOBS, hypervisor.valid_initrd_paths),
     KEY(HV, "valid_image_paths", KIND_GLOBS, hypervisor.valid_image_paths),
     KEY(HV, "valid_firmware_paths", KIND_GLOBS, hypervisor.valid_firmware_paths),
+    KEY(HV, "initdata", KIND_STRING, hypervisor.initdata),
     KEY(HV, "snp_guest_policy", KIND_U64, hypervisor.snp_guest_policy, .min = 0, .max = INT64_MAX,
         .check = check_snp_policy),
     KEY(HV, "snp_id_block", KIND_BASE64, hypervisor.snp_id_block, .bytes = 96),
@@ -193,6 +210,18 @@ static void list_add(struct config_list *l, const char *s)
     l->items[l->len++] = xstrdup(s);
 }
 
+static void extensions_clear(struct config_extensions *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        free(l->items[i].name);
+        free(l->items[i].path);
+        free(l->items[i].verity_params);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->len = 0;
+}
+
 struct config *config_new_defaults(void)
 {
     struct config *cfg = xcalloc(1, sizeof(*cfg));
@@ -200,13 +229,16 @@ struct config *config_new_defaults(void)
     /* Every string key starts as a string, so nobody has to test for NULL. */
     for (size_t i = 0; i < N_KEYS; i++)
         if (keys[i].kind == KIND_STRING || keys[i].kind == KIND_PATH ||
-            keys[i].kind == KIND_CHOICE || keys[i].kind == KIND_BASE64)
+            keys[i].kind == KIND_CHOICE || keys[i].kind == KIND_BASE64 ||
+            keys[i].kind == KIND_VERITY)
             set_string(field(cfg, &keys[i]), "");
     set_string(&hv->uri, "qemu:///system");
     set_string(&hv->domain_type, "kvm");
     set_string(&hv->machine_type, "q35");
     hv->default_vcpus = 1;
+    hv->overhead_millivcpus = CONFIG_UNSET;
     hv->default_memory = 2048;
+    hv->overhead_memory = CONFIG_UNSET;
     hv->tee = VM_TEE_NONE;
     hv->agent_channel = VM_AGENT_VSOCK;
     hv->snp_guest_policy = 0x30000;
@@ -232,11 +264,15 @@ void config_free(struct config *cfg)
         case KIND_PATH:
         case KIND_CHOICE:
         case KIND_BASE64:
+        case KIND_VERITY:
             free(*(char **)field(cfg, &keys[i]));
             break;
         case KIND_REGEXES:
         case KIND_GLOBS:
             list_clear(field(cfg, &keys[i]));
+            break;
+        case KIND_EXTENSIONS:
+            extensions_clear(field(cfg, &keys[i]));
             break;
         default:
             break;
@@ -388,6 +424,15 @@ static int apply_string(struct loader *ld, const struct key *k, const struct tom
             return bad_value(ld, kv, name, want, err);
         }
         break;
+    case KIND_VERITY: {
+        struct verity_params p;
+        _cleanup_(error_clearp) struct error why = ERROR_INIT;
+        if (!s)
+            return bad_value(ld, kv, name, "must be a string", err);
+        if (*s && verity_params_parse(s, &p, &why) < 0)
+            return fail_at(ld->file, kv->key_pos, err, "%s: %s", name, why.msg);
+        break;
+    }
     default:
         abort();
     }
@@ -414,6 +459,8 @@ static int apply_integer(struct loader *ld, const struct key *k, const struct to
 {
     const struct toml_value *v = kv->value;
     if (v->type != TOML_INTEGER || v->u.integer < k->min || v->u.integer > k->max) {
+        if (k->want)
+            return bad_value(ld, kv, name, k->want, err);
         _cleanup_free_ char *want =
             xasprintf(k->max == INT64_MAX ? "must be an integer of at least %" PRId64
                                           : "must be an integer from %" PRId64 " to %" PRId64,
@@ -424,11 +471,146 @@ static int apply_integer(struct loader *ld, const struct key *k, const struct to
         *(unsigned *)field(ld->cfg, k) = (unsigned)v->u.integer;
         return 0;
     }
+    if (k->kind == KIND_INT) {
+        *(int *)field(ld->cfg, k) = (int)v->u.integer;
+        return 0;
+    }
     const char *why = k->check ? k->check((uint64_t)v->u.integer) : NULL;
     if (why)
         return fail_at(ld->file, kv->key_pos, err, "%s: 0x%" PRIx64 ": %s", name,
                        (uint64_t)v->u.integer, why);
     *(uint64_t *)field(ld->cfg, k) = (uint64_t)v->u.integer;
+    return 0;
+}
+
+/* An integer or a float, kept in thousandths so that sums stay exact (0.4 + 1.5 vCPUs is 1.9,
+ * not 1.9000000001); -1 is CONFIG_UNSET. */
+static int apply_milli(struct loader *ld, const struct key *k, const struct toml_keyval *kv,
+                       const char *name, struct error *err)
+{
+    const struct toml_value *v = kv->value;
+    double x = v->type == TOML_INTEGER ? (double)v->u.integer
+               : v->type == TOML_FLOAT ? v->u.flt
+                                       : -2;
+    if (x == -1) {
+        *(int *)field(ld->cfg, k) = CONFIG_UNSET;
+        return 0;
+    }
+    double scaled = x * 1000;
+    /* the comparisons also refuse NaN */
+    if (!(scaled >= (double)k->min && scaled <= (double)k->max))
+        return bad_value(ld, kv, name, k->want, err);
+    long long milli = (long long)(scaled + 0.5);
+    if (scaled - (double)milli > 1e-6 || (double)milli - scaled > 1e-6)
+        return bad_value(ld, kv, name, k->want, err);
+    *(int *)field(ld->cfg, k) = (int)milli;
+    return 0;
+}
+
+/* --- [[hypervisor.libvirt.guest_extension_images]] --- */
+
+static bool is_extension_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CONFIG_EXTENSION_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* One member of an extension's table, checked and set in e. */
+static int apply_extension_member(struct loader *ld, const struct toml_keyval *kv, const char *name,
+                                  struct config_extension *e, struct error *err)
+{
+    const struct toml_value *v = kv->value;
+    const char *s = is_plain_string(v) ? v->u.string.ptr : NULL;
+    char **slot;
+    if (strlen(kv->key) != kv->key_len) {
+        return fail_at(ld->file, kv->key_pos, err, "%s: unknown key", name);
+    } else if (strcmp(kv->key, "name") == 0) {
+        if (!s || !is_extension_name(s))
+            return bad_value(ld, kv, name,
+                             "must be 1 to 10 ASCII letters, digits, '-' or '_' (it names the "
+                             "virtio-blk serial extension-<name>, at most 20 bytes, and the "
+                             "kernel parameter kata.extension.<name>.verity_params)",
+                             err);
+        slot = &e->name;
+    } else if (strcmp(kv->key, "path") == 0) {
+        if (!s || !is_absolute(s))
+            return bad_value(ld, kv, name, "must be an absolute path", err);
+        slot = &e->path;
+    } else if (strcmp(kv->key, "verity_params") == 0) {
+        struct verity_params p;
+        _cleanup_(error_clearp) struct error why = ERROR_INIT;
+        if (!s)
+            return bad_value(ld, kv, name, "must be a string", err);
+        if (*s && verity_params_parse(s, &p, &why) < 0)
+            return fail_at(ld->file, kv->key_pos, err, "%s: %s", name, why.msg);
+        slot = &e->verity_params;
+    } else {
+        return fail_at(ld->file, kv->key_pos, err,
+                       "unknown key \"%s\" (an extension has name, path and verity_params)", name);
+    }
+    set_string(slot, s);
+    return 0;
+}
+
+static int apply_extension(struct loader *ld, const struct toml_value *t, const char *name,
+                           struct config_extension *e, struct error *err)
+{
+    for (size_t i = 0; i < t->u.table.len; i++) {
+        const struct toml_keyval *kv = &t->u.table.items[i];
+        _cleanup_free_ char *member = xasprintf("%s.%s", name, kv->key);
+        if (apply_extension_member(ld, kv, member, e, err) < 0)
+            return -1;
+    }
+    if (!*e->name || !*e->path)
+        return fail_at(ld->file, t->pos, err, "%s: needs %s", name,
+                       !*e->name ? "a name" : "a path (an absolute path)");
+    return 0;
+}
+
+static int apply_extensions(struct loader *ld, const struct key *k, const struct toml_keyval *kv,
+                            const char *name, struct error *err)
+{
+    const struct toml_value *v = kv->value;
+    if (v->type != TOML_ARRAY)
+        return bad_value(ld, kv, name,
+                         "must be an array of tables ([[" HV ".guest_extension_images]])", err);
+    struct config_extensions list = {
+        .items = xcalloc(v->u.array.len + 1, sizeof(*list.items)),
+    };
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < v->u.array.len; i++) {
+        const struct toml_value *t = v->u.array.items[i];
+        _cleanup_free_ char *item = xasprintf("%s[%zu]", name, i);
+        struct config_extension *e = &list.items[list.len++];
+        e->name = xstrdup("");
+        e->path = xstrdup("");
+        e->verity_params = xstrdup("");
+        if (t->type != TOML_TABLE) {
+            _cleanup_free_ char *got = describe(t);
+            r = fail_at(ld->file, t->pos, err, "%s: must be a table, got %s", item, got);
+            break;
+        }
+        r = apply_extension(ld, t, item, e, err);
+        for (size_t j = 0; r == 0 && j + 1 < list.len; j++)
+            if (strcmp(list.items[j].name, e->name) == 0)
+                r = fail_at(ld->file, t->pos, err,
+                            "%s: name \"%s\" is already %s[%zu]'s (the guest finds each "
+                            "extension by its name)",
+                            item, e->name, name, j);
+    }
+    if (r < 0) {
+        extensions_clear(&list);
+        return -1;
+    }
+    struct config_extensions *slot = field(ld->cfg, k);
+    extensions_clear(slot); /* arrays replace, they do not append */
+    *slot = list;
     return 0;
 }
 
@@ -487,11 +669,18 @@ static int apply_key(struct loader *ld, const struct key *k, const struct toml_k
         break;
     case KIND_UINT:
     case KIND_U64:
+    case KIND_INT:
         r = apply_integer(ld, k, kv, name, err);
+        break;
+    case KIND_MILLI:
+        r = apply_milli(ld, k, kv, name, err);
         break;
     case KIND_REGEXES:
     case KIND_GLOBS:
         r = apply_list(ld, k, kv, name, err);
+        break;
+    case KIND_EXTENSIONS:
+        r = apply_extensions(ld, k, kv, name, err);
         break;
     default:
         r = apply_string(ld, k, kv, name, err);
@@ -609,6 +798,36 @@ static int fail_key(const struct loader *ld, const struct key *k, struct error *
                      k->section, k->name, msg);
 }
 
+/* Kata applies dm-verity to the root image when the VM boots from it, never with an initrd. */
+static int check_verity(const struct loader *ld, struct error *err)
+{
+    const struct config_hypervisor *hv = &ld->cfg->hypervisor;
+    if (!*hv->kernel_verity_params)
+        return 0;
+    if (!*hv->image || *hv->initrd)
+        return fail_key(ld, find_key(HV, "kernel_verity_params"), err,
+                        "needs the VM to boot from " HV ".image (%s), whose partitions 1 and 2 "
+                        "hold the root and its hash tree",
+                        *hv->initrd ? "and no initrd" : "set none");
+    /* the root's file system, from kernel_params, must be one Kata has root flags for */
+    struct verity_params p;
+    _cleanup_(error_clearp) struct error why = ERROR_INIT;
+    _cleanup_free_ char *params = NULL;
+    if (verity_params_parse(hv->kernel_verity_params, &p, &why) < 0 ||
+        !(params = verity_root_kernel_params(hv->kernel_params, &p, &why)))
+        return fail_key(ld, find_key(HV, "kernel_verity_params"), err, "%s", why.msg);
+    return 0;
+}
+
+static int check_initdata(const struct loader *ld, struct error *err)
+{
+    _cleanup_(initdata_freep) struct initdata *d = NULL;
+    _cleanup_(error_clearp) struct error why = ERROR_INIT;
+    if (config_default_initdata(ld->cfg, &d, &why) < 0)
+        return fail_key(ld, find_key(HV, "initdata"), err, "%s", why.msg);
+    return 0;
+}
+
 static int check_config(const struct loader *ld, struct error *err)
 {
     const struct config_hypervisor *hv = &ld->cfg->hypervisor;
@@ -628,7 +847,7 @@ static int check_config(const struct loader *ld, struct error *err)
                         "snp_id_block and snp_id_auth go together: set both or "
                         "neither");
     }
-    return 0;
+    return check_verity(ld, err) < 0 || check_initdata(ld, err) < 0 ? -1 : 0;
 }
 
 int config_load(const char *path, struct config **out, struct error *err)
@@ -664,6 +883,36 @@ static void dump_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* CONFIG_UNSET as -1, else the shortest float: 400 -> 0.4, 2000 -> 2.0 */
+static void dump_milli(FILE *f, int milli)
+{
+    if (milli == CONFIG_UNSET) {
+        fputs("-1", f);
+        return;
+    }
+    char frac[8];
+    snprintf(frac, sizeof(frac), "%03u", (unsigned)milli % 1000);
+    for (int i = 2; i > 0 && frac[i] == '0'; i--)
+        frac[i] = '\0';
+    fprintf(f, "%d.%s", milli / 1000, frac);
+}
+
+/* Inline tables, so that the array stays a key of [hypervisor.libvirt] like every other. */
+static void dump_extensions(FILE *f, const struct config_extensions *l)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < l->len; i++) {
+        fputs(i ? ", {name = " : "{name = ", f);
+        dump_string(f, l->items[i].name);
+        fputs(", path = ", f);
+        dump_string(f, l->items[i].path);
+        fputs(", verity_params = ", f);
+        dump_string(f, l->items[i].verity_params);
+        fputc('}', f);
+    }
+    fputc(']', f);
+}
+
 static void dump_value(const struct config *cfg, const struct key *k, FILE *f)
 {
     const void *p = cfield(cfg, k);
@@ -672,6 +921,7 @@ static void dump_value(const struct config *cfg, const struct key *k, FILE *f)
     case KIND_PATH:
     case KIND_CHOICE:
     case KIND_BASE64:
+    case KIND_VERITY:
         dump_string(f, *(char *const *)p);
         break;
     case KIND_ENUM:
@@ -682,6 +932,15 @@ static void dump_value(const struct config *cfg, const struct key *k, FILE *f)
         break;
     case KIND_UINT:
         fprintf(f, "%u", *(const unsigned *)p);
+        break;
+    case KIND_INT:
+        fprintf(f, "%d", *(const int *)p);
+        break;
+    case KIND_MILLI:
+        dump_milli(f, *(const int *)p);
+        break;
+    case KIND_EXTENSIONS:
+        dump_extensions(f, p);
         break;
     case KIND_U64: /* policies are bit masks */
         fprintf(f, "0x%" PRIx64, *(const uint64_t *)p);
@@ -727,4 +986,32 @@ void config_initdata_limits(const struct config *cfg, struct initdata_limits *ou
         .max_annotation_name = "[runtime] initdata_annotation_limit_kib",
         .max_decompressed_name = "[runtime] initdata_document_limit_kib",
     };
+}
+
+/* The annotation's form is all base64 (and line breaks); a TOML document never is, since its
+ * version = "0.1.0" needs quotes. */
+static bool is_annotation_form(const char *s)
+{
+    for (; *s; s++)
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n", *s))
+            return false;
+    return true;
+}
+
+int config_default_initdata(const struct config *cfg, struct initdata **out, struct error *err)
+{
+    const char *value = cfg->hypervisor.initdata;
+    *out = NULL;
+    if (!*value)
+        return 0;
+    struct initdata_limits lim;
+    config_initdata_limits(cfg, &lim);
+    if (is_annotation_form(value))
+        return initdata_from_annotation(value, &lim, out, err);
+    size_t len = strlen(value);
+    if (len > lim.max_decompressed)
+        return error_set(err, GRPC_INVALID_ARGUMENT,
+                         "init-data: document is %zu bytes, over the %zu-byte limit set by %s", len,
+                         lim.max_decompressed, lim.max_decompressed_name);
+    return initdata_from_toml(value, len, out, err);
 }

@@ -22,6 +22,25 @@ struct config_list {
     size_t len;
 };
 
+/* "Not set" for the overhead keys, which then keep the sizing of Kata's Go runtime. */
+#define CONFIG_UNSET (-1)
+
+/* One [[hypervisor.libvirt.guest_extension_images]] entry (Kata 4.x's composable images): a
+ * read-only virtio-blk disk with serial "extension-<name>", and
+ * kata.extension.<name>.verity_params=<verity_params> on the kernel command line. */
+struct config_extension {
+    char *name;          /* 1 to CONFIG_EXTENSION_NAME_MAX of [A-Za-z0-9_-] */
+    char *path;          /* absolute */
+    char *verity_params; /* "" or annotations/verity.h's fields */
+};
+#define CONFIG_EXTENSION_SERIAL_PREFIX "extension-"
+#define CONFIG_EXTENSION_NAME_MAX 10 /* the virtio-blk serial holds 20 bytes */
+
+struct config_extensions {
+    struct config_extension *items;
+    size_t len;
+};
+
 /* [hypervisor.libvirt] */
 struct config_hypervisor {
     char *uri;
@@ -33,8 +52,12 @@ struct config_hypervisor {
     char *image;
     char *firmware;
     char *kernel_params;
+    char *kernel_verity_params; /* "" or annotations/verity.h's fields, for the root image */
     unsigned default_vcpus;
+    int overhead_millivcpus; /* thousandths of a vCPU, or CONFIG_UNSET */
     unsigned default_memory; /* MiB */
+    int overhead_memory;     /* MiB, or CONFIG_UNSET */
+    struct config_extensions guest_extension_images;
     enum vm_tee tee;
     enum vm_agent_channel agent_channel;
     bool user_network;
@@ -43,6 +66,9 @@ struct config_hypervisor {
     struct config_list valid_initrd_paths;
     struct config_list valid_image_paths;
     struct config_list valid_firmware_paths;
+    /* The node's init-data for pods without the annotation: "", the annotation's form (base64 of
+     * gzip'd TOML) or the TOML document itself (runtime-rs's form); checked at load. */
+    char *initdata;
 
     uint64_t snp_guest_policy;
     char *snp_id_block;             /* base64 */
@@ -104,3 +130,8 @@ void config_dump(const struct config *cfg, FILE *f);
  * initdata_annotation_limit_kib and initdata_document_limit_kib, in bytes, each named by its key
  * for the message that refuses an init-data over it. */
 void config_initdata_limits(const struct config *cfg, struct initdata_limits *out);
+
+/* [hypervisor.libvirt] initdata decoded and validated within config_initdata_limits(): *out is
+ * NULL when the key is empty, else the init-data (caller frees with initdata_free). A config
+ * that config_load() accepted decodes; -1 with err set otherwise. */
+int config_default_initdata(const struct config *cfg, struct initdata **out, struct error *err);

@@ -395,11 +395,6 @@ static void *run_sender(void *arg)
 
 /* --- the public side --- */
 
-static char *opt_dup(const char *s)
-{
-    return s && *s ? xstrdup(s) : NULL;
-}
-
 static int opt_int(int v, int dflt)
 {
     return v > 0 ? v : dflt;
@@ -438,19 +433,20 @@ struct publisher *publisher_new(const struct publisher_options *opts)
     if (opts->ttrpc_address && *opts->ttrpc_address) {
         p->mode = MODE_TTRPC;
         p->address = xstrdup(opts->ttrpc_address);
-    } else if (opts->publish_binary && *opts->publish_binary) {
+    } else if (opts->publish_binary && *opts->publish_binary && opts->grpc_address &&
+               *opts->grpc_address) {
         p->mode = MODE_BINARY;
         p->binary = xstrdup(opts->publish_binary);
-        p->address = opt_dup(opts->grpc_address);
-        if (!p->address) {
-            log_warn("events: publish binary %s but no containerd address; events will only be "
-                     "logged",
-                     p->binary);
-            p->mode = MODE_LOG;
-        }
+        p->address = xstrdup(opts->grpc_address);
     }
-    if (p->mode == MODE_LOG)
+    if (p->mode == MODE_LOG) {
+        /* CRI-O runs shims with TTRPC_ADDRESS and -address empty (and itself as the publish
+         * binary, which has no `publish`): it serves no events API and learns of exits from
+         * Wait. Kata does the same. */
+        log_info("events: TTRPC_ADDRESS is empty and no containerd address was given (as under "
+                 "CRI-O): task events are logged here, not published");
         return p;
+    }
 
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;
@@ -482,8 +478,7 @@ void publisher_publish(struct publisher *p, const char *topic, const ProtobufCMe
         return;
     }
     if (p->mode == MODE_LOG) {
-        /* CRI-O: nobody to tell (Kata does the same) */
-        log_info("events: %s (%s) not forwarded: no TTRPC_ADDRESS", topic, event->descriptor->name);
+        log_info("events: %s (%s), not published", topic, event->descriptor->name);
         return;
     }
     struct event *ev = xcalloc(1, sizeof(*ev));

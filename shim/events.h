@@ -6,7 +6,9 @@
  * redialled when it drops; 5 s per call; each event retried up to 5 times with a linear backoff),
  * or, when there is no TTRPC_ADDRESS but a publish binary and a containerd address, by running
  * `<publish-binary> --address <addr> publish --topic T --namespace NS` with the Any on stdin.
- * With neither (CRI-O), events are only logged. Publishing never blocks the caller.
+ * With neither (CRI-O: TTRPC_ADDRESS and -address empty, -publish-binary CRI-O itself), events are
+ * only logged: one info line says so when the publisher is made, then one line per event names
+ * its topic and type. Publishing never blocks the caller.
  *
  * Strict order: an event that fails is retried (5 more times, backoff 1 s x n) before any later
  * one is sent, then dropped with an error log. A full queue drops its oldest event. */

@@ -30,7 +30,9 @@ char *sandbox_state_dir(const struct config *cfg, const char *sandbox_id);
  * annotations cocoon does nothing with are logged as warnings.
  *
  * Init-data: if the pod carries a non-empty ANNOTATION_INITDATA (which enable_annotations must
- * allow, like every hypervisor annotation), it is decoded and validated, its digest is fitted
+ * allow, like every hypervisor annotation), or carries none and the configuration has a node-wide
+ * [hypervisor.libvirt] initdata (an empty annotation means none, as in Kata runtime-rs), it is
+ * decoded and validated, its digest is fitted
  * into snp.host_data (tee "snp") or tdx.mr_config_id (tee "tdx"; tee "none" binds nothing), and
  * out->disks gets <state_dir>/<sandbox id>/initdata.img, read-only, serial "initdata". That file
  * is not written here: pass the decoded init-data to sandbox_vm_write_initdata() before the
@@ -38,10 +40,20 @@ char *sandbox_state_dir(const struct config *cfg, const char *sandbox_id);
  * set to the decoded init-data (caller frees with initdata_free) or to NULL when the pod has none
  * or on failure.
  *
- * Sizing: with [runtime] static_sandbox_resource_mgmt, the VM gets the pod's resources on top of
- * its base size (default_vcpus / default_memory, or their annotations), as Kata sizes TEE VMs:
- * vcpus += ceil(quota / period) when both are positive, memory_mib += the sandbox memory in MiB
- * rounded up. Without it those annotations are ignored.
+ * Sizing: with [runtime] static_sandbox_resource_mgmt and a pod with a CPU or memory limit
+ * (containerd's sandbox annotations), each dimension is sized as Kata runtime-rs does when its
+ * overhead key is set: vcpus = max(1, ceil(quota / period + overhead_vcpus)), memory_mib = the
+ * sandbox memory in MiB rounded up + overhead_memory; else as the Go runtime does, on top of the
+ * base size (default_vcpus / default_memory, or their annotations): vcpus += ceil(quota /
+ * period), memory_mib += the sandbox memory in MiB rounded up. A pod without limits gets the
+ * base size. Without static_sandbox_resource_mgmt those annotations are ignored.
+ *
+ * Kernel command line: the configured kernel_params; with kernel_verity_params (or its
+ * annotation, which replaces it) their root, rootflags and rootfstype give way to Kata's
+ * dm-verity root (annotations/verity.h), which needs an image and no initrd; then the
+ * kernel_params annotation; then kata.extension.<name>.verity_params for each
+ * guest_extension_images entry, whose disk (read-only, serial "extension-<name>") follows the
+ * root image in out->disks, before the init-data disk.
  *
  * Returns 0, or -1 with GRPC_INVALID_ARGUMENT naming the annotation or value at fault. */
 int sandbox_vm_spec(const struct config *cfg, const char *sandbox_id, const struct annotation *anns,

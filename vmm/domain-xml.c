@@ -464,6 +464,10 @@ int domain_xml_build(const struct vm_spec *spec, char **out_xml, struct error *e
     xml_open(&w, "domain", "type", spec->domain_type ? spec->domain_type : "kvm", NULL);
     xml_element(&w, "name", spec->name, NULL);
     write_metadata(&w, spec);
+    /* One fixed size, for every guest: no <maxMemory> (memory hot-plug slots), no DIMMs, no
+     * balloon. An SEV-SNP or TDX guest cannot take hot-plugged memory, and one started with
+     * hot-plug slots hangs at boot above 2 GiB; the shim sizes each VM once instead
+     * ([runtime] static_sandbox_resource_mgmt). vm_spec has nothing that could ask for more. */
     write_number(&w, "memory", spec->memory_mib, "unit", "MiB");
     write_number(&w, "currentMemory", spec->memory_mib, "unit", "MiB");
     write_number(&w, "vcpu", spec->vcpus, "placement", "static");

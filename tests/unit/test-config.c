@@ -104,6 +104,13 @@ static char *load_error(const char *text, int *code)
 }
 
 #define KERNEL_LINE "kernel = \"/boot/vmlinux\"\n"
+#define IMAGE_LINE "image = \"/boot/root.img\"\n"
+#define HASH64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ABCDEF"
+#define VERITY                                                                                     \
+    "root_hash=" HASH64 ",salt=00ff,data_blocks=10,data_block_size=4096,hash_block_size=4096"
+/* Kata's default-initdata.toml (sha256), gzipped and base64-encoded (kata.md 2.8, vector 3) */
+#define INITDATA_ANNOTATION                                                                        \
+    "H4sIAAAAAAACAytLLSrOzM9TsFVQMtAz1DNQ4krMSc8vyizJyAWJFWckGpmaKXFxRackliTGcgEAwFeFLC8AAAA="
 
 /* --- defaults --- */
 
@@ -120,8 +127,13 @@ START_TEST(test_defaults)
     ck_assert_str_eq(hv->image, "");
     ck_assert_str_eq(hv->firmware, "");
     ck_assert_str_eq(hv->kernel_params, "");
+    ck_assert_str_eq(hv->kernel_verity_params, "");
+    ck_assert_uint_eq(hv->guest_extension_images.len, 0);
     ck_assert_uint_eq(hv->default_vcpus, 1);
+    ck_assert_int_eq(hv->overhead_millivcpus, CONFIG_UNSET);
     ck_assert_uint_eq(hv->default_memory, 2048);
+    ck_assert_int_eq(hv->overhead_memory, CONFIG_UNSET);
+    ck_assert_str_eq(hv->initdata, "");
     ck_assert_int_eq(hv->tee, VM_TEE_NONE);
     ck_assert_int_eq(hv->agent_channel, VM_AGENT_VSOCK);
     ck_assert(!hv->user_network);
@@ -222,8 +234,13 @@ static char *full_text(void)
         "image = \"/opt/cocoon/rootfs.img\"\n"
         "firmware = \"/opt/cocoon/OVMF.amdsev.fd\"\n"
         "kernel_params = \"console=ttyS0 quiet\"\n"
+        "guest_extension_images = [{name = \"coco\", path = \"/opt/cocoon/coco.img\", "
+        "verity_params = \"" VERITY "\"}, {path = \"/opt/cocoon/gpu.img\", name = \"gpu_1\"}]\n"
         "default_vcpus = 4\n"
+        "overhead_vcpus = 0.25\n"
         "default_memory = 4096\n"
+        "overhead_memory = 0\n"
+        "initdata = \"" INITDATA_ANNOTATION "\"\n"
         "tee = \"snp\"\n"
         "agent_channel = \"virtio-serial\"\n"
         "user_network = true\n"
@@ -285,7 +302,16 @@ START_TEST(test_full_file)
     ck_assert_str_eq(hv->firmware, "/opt/cocoon/OVMF.amdsev.fd");
     ck_assert_str_eq(hv->kernel_params, "console=ttyS0 quiet");
     ck_assert_uint_eq(hv->default_vcpus, 4);
+    ck_assert_int_eq(hv->overhead_millivcpus, 250);
     ck_assert_uint_eq(hv->default_memory, 4096);
+    ck_assert_int_eq(hv->overhead_memory, 0);
+    ck_assert_uint_eq(hv->guest_extension_images.len, 2);
+    ck_assert_str_eq(hv->guest_extension_images.items[0].name, "coco");
+    ck_assert_str_eq(hv->guest_extension_images.items[0].path, "/opt/cocoon/coco.img");
+    ck_assert_str_eq(hv->guest_extension_images.items[0].verity_params, VERITY);
+    ck_assert_str_eq(hv->guest_extension_images.items[1].name, "gpu_1");
+    ck_assert_str_eq(hv->guest_extension_images.items[1].verity_params, "");
+    ck_assert_str_eq(hv->initdata, INITDATA_ANNOTATION);
     ck_assert_int_eq(hv->tee, VM_TEE_SNP);
     ck_assert_int_eq(hv->agent_channel, VM_AGENT_SERIAL);
     ck_assert(hv->user_network);
@@ -410,6 +436,65 @@ START_TEST(test_dropin_errors_name_the_dropin)
 }
 END_TEST
 
+/* The keys of Kata 4.x parity: the node's init-data in either form, checked against limits a
+ * later drop-in sets; dm-verity for the root; extension images a drop-in replaces. */
+START_TEST(test_initdata_verity_extensions)
+{
+    struct scratch s;
+    scratch_init(&s);
+    write_text(s.main, "[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE
+                       "kernel_verity_params = \"" VERITY "\"\n"
+                       "initdata = '''\nversion = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n"
+                       "\"a.toml\" = \"x\"\n'''\n"
+                       "[[hypervisor.libvirt.guest_extension_images]]\n"
+                       "name = \"coco\"\npath = \"/a.img\"\n");
+    struct config *cfg = load_ok(s.main);
+    const struct config_hypervisor *hv = &cfg->hypervisor;
+    ck_assert_str_eq(hv->kernel_verity_params, VERITY);
+    ck_assert_str_eq(hv->initdata, "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n"
+                                   "\"a.toml\" = \"x\"\n");
+    struct initdata *d = NULL;
+    struct error err = ERROR_INIT;
+    ck_assert_int_eq(config_default_initdata(cfg, &d, &err), 0);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(d->alg, INITDATA_SHA384);
+    ck_assert_uint_eq(d->raw_len, strlen(hv->initdata)); /* the text itself is digested */
+    initdata_free(d);
+    ck_assert_uint_eq(hv->guest_extension_images.len, 1);
+    config_free(cfg);
+
+    /* A drop-in's array replaces the list; its limit applies to the main file's init-data. */
+    _cleanup_free_ char *p = write_dropin(&s, "50-ext.toml",
+                                          "[[hypervisor.libvirt.guest_extension_images]]\n"
+                                          "name = \"gpu\"\npath = \"/g.img\"\n"
+                                          "[[hypervisor.libvirt.guest_extension_images]]\n"
+                                          "name = \"coco\"\npath = \"/c.img\"\n");
+    cfg = load_ok(s.main);
+    ck_assert_uint_eq(cfg->hypervisor.guest_extension_images.len, 2);
+    ck_assert_str_eq(cfg->hypervisor.guest_extension_images.items[0].name, "gpu");
+    ck_assert_str_eq(cfg->hypervisor.guest_extension_images.items[1].path, "/c.img");
+    config_free(cfg);
+    /* The limits are the loaded configuration's, whichever file sets them. */
+    _cleanup_free_ char *big = xasprintf("[hypervisor.libvirt]\ninitdata = \"\"\"version = "
+                                         "\"0.1.0\"\nalgorithm = \"sha256\"\n[data]\nx = "
+                                         "\"%01100d\"\n\"\"\"\n",
+                                         0);
+    _cleanup_free_ char *q = write_dropin(&s, "60-big.toml", big);
+    cfg = load_ok(s.main);
+    config_free(cfg);
+    _cleanup_free_ char *r =
+        write_dropin(&s, "70-limit.toml", "[runtime]\ninitdata_document_limit_kib = 1\n");
+    ck_assert_int_eq(config_load(s.main, &cfg, &err), -1);
+    _cleanup_free_ char *want =
+        xasprintf("%s:2:1: hypervisor.libvirt.initdata: init-data: document is 1153 bytes, over "
+                  "the 1024-byte limit set by [runtime] initdata_document_limit_kib",
+                  q);
+    ck_assert_str_eq(err.msg, want);
+    error_clear(&err);
+    scratch_free(&s);
+}
+END_TEST
+
 /* --- errors --- */
 
 struct bad_case {
@@ -498,6 +583,140 @@ static const struct bad_case bad_cases[] = {
      "both or neither"},
     {"[hypervisor.libvirt]\n" KERNEL_LINE "default_vcpus = \n",
      "FILE:3:17: unexpected newline, expected a value"},
+    /* kernel_verity_params: each field checked, by name */
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"root_hash=abc\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: root_hash \"abc\": want the sha256 root "
+     "hash, 64 hex digits"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"root_hash=" HASH64
+     ",salt=0g\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: salt \"0g\": want an even number of hex "
+     "digits (at most 512), or \"-\" for none"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"root_hash=" HASH64
+     ",salt=00,data_blocks=0x10\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: data_blocks \"0x10\": want a decimal "
+     "number"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"root_hash=" HASH64
+     ",salt=00,data_blocks=0\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: data_blocks \"0\": must not be 0"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"root_hash=" HASH64
+     ",salt=00,data_blocks=8,data_block_size=1536\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: data_block_size \"1536\": want a power "
+     "of two from 512 to 4096 bytes"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"root_hash=" HASH64
+     ",salt=00,data_blocks=8,data_block_size=4096,hash_block_size=8192\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: hash_block_size \"8192\": want a power "
+     "of two from 512 to 4096 bytes"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"root_hash=" HASH64
+     ",salt=00,data_blocks=8,data_block_size=4096\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: hash_block_size: missing"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"" VERITY
+     ",salt=00\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: salt: given twice"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"" VERITY
+     ",hash_offset=0\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: \"hash_offset=0\": not one of "
+     "root_hash=, salt=, data_blocks=, data_block_size=, hash_block_size="},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_verity_params = \"" VERITY " ro\"\n",
+     "FILE:4:1: hypervisor.libvirt.kernel_verity_params: \"" VERITY " ro\": holds a space or a "
+     "quote; want root_hash=...,salt=...,data_blocks=...,data_block_size=...,hash_block_size=..."},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "kernel_verity_params = \"" VERITY "\"\n",
+     "FILE:3:1: hypervisor.libvirt.kernel_verity_params: needs the VM to boot from "
+     "hypervisor.libvirt.image (set none), whose partitions 1 and 2 hold the root and its hash "
+     "tree"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE
+     "initrd = \"/i\"\nkernel_verity_params = \"" VERITY "\"\n",
+     "FILE:5:1: hypervisor.libvirt.kernel_verity_params: needs the VM to boot from "
+     "hypervisor.libvirt.image (and no initrd), whose partitions 1 and 2 hold the root and its "
+     "hash tree"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE IMAGE_LINE "kernel_params = \"rootfstype=btrfs\"\n"
+     "kernel_verity_params = \"" VERITY "\"\n",
+     "FILE:5:1: hypervisor.libvirt.kernel_verity_params: rootfstype \"btrfs\" in kernel_params: "
+     "a dm-verity root is ext4, xfs or erofs"},
+    /* guest_extension_images */
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[[hypervisor.libvirt.guest_extension_images]]\n"
+     "name = \"a.b\"\npath = \"/x\"\n",
+     "FILE:4:1: hypervisor.libvirt.guest_extension_images[0].name: must be 1 to 10 ASCII "
+     "letters, digits, '-' or '_' (it names the virtio-blk serial extension-<name>, at most 20 "
+     "bytes, and the kernel parameter kata.extension.<name>.verity_params), got \"a.b\""},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[[hypervisor.libvirt.guest_extension_images]]\n"
+     "name = \"elevenchars\"\npath = \"/x\"\n",
+     "FILE:4:1: hypervisor.libvirt.guest_extension_images[0].name: must be 1 to 10 ASCII "
+     "letters, digits, '-' or '_' (it names the virtio-blk serial extension-<name>, at most 20 "
+     "bytes, and the kernel parameter kata.extension.<name>.verity_params), got \"elevenchars\""},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[[hypervisor.libvirt.guest_extension_images]]\n"
+     "name = \"coco\"\npath = \"coco.img\"\n",
+     "FILE:5:1: hypervisor.libvirt.guest_extension_images[0].path: must be an absolute path, got "
+     "\"coco.img\""},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[[hypervisor.libvirt.guest_extension_images]]\n"
+     "name = \"coco\"\n",
+     "FILE:3:1: hypervisor.libvirt.guest_extension_images[0]: needs a path (an absolute path)"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[[hypervisor.libvirt.guest_extension_images]]\n"
+     "path = \"/x\"\nverity = \"\"\n",
+     "FILE:5:1: unknown key \"hypervisor.libvirt.guest_extension_images[0].verity\" (an extension "
+     "has name, path and verity_params)"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[[hypervisor.libvirt.guest_extension_images]]\n"
+     "name = \"coco\"\npath = \"/x\"\nverity_params = \"root_hash=" HASH64 "\"\n",
+     "FILE:6:1: hypervisor.libvirt.guest_extension_images[0].verity_params: salt: missing"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "[[hypervisor.libvirt.guest_extension_images]]\n"
+     "name = \"coco\"\npath = \"/x\"\n[[hypervisor.libvirt.guest_extension_images]]\n"
+     "name = \"coco\"\npath = \"/y\"\n",
+     "FILE:6:1: hypervisor.libvirt.guest_extension_images[1]: name \"coco\" is already "
+     "hypervisor.libvirt.guest_extension_images[0]'s (the guest finds each extension by its "
+     "name)"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "guest_extension_images = [\"/x\"]\n",
+     "FILE:3:27: hypervisor.libvirt.guest_extension_images[0]: must be a table, got \"/x\""},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "guest_extension_images = \"/x\"\n",
+     "FILE:3:1: hypervisor.libvirt.guest_extension_images: must be an array of tables "
+     "([[hypervisor.libvirt.guest_extension_images]]), got \"/x\""},
+    /* the overheads */
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "overhead_vcpus = 0.0001\n",
+     "FILE:3:1: hypervisor.libvirt.overhead_vcpus: must be a number of vCPUs from 0 to 512 (at "
+     "most 3 decimals), or -1 for none, got 0.0001"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "overhead_vcpus = -0.5\n",
+     "FILE:3:1: hypervisor.libvirt.overhead_vcpus: must be a number of vCPUs from 0 to 512 (at "
+     "most 3 decimals), or -1 for none, got -0.5"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "overhead_vcpus = 512.5\n",
+     "FILE:3:1: hypervisor.libvirt.overhead_vcpus: must be a number of vCPUs from 0 to 512 (at "
+     "most 3 decimals), or -1 for none, got 512.5"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "overhead_vcpus = nan\n",
+     "FILE:3:1: hypervisor.libvirt.overhead_vcpus: must be a number of vCPUs from 0 to 512 (at "
+     "most 3 decimals), or -1 for none, got nan"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "overhead_vcpus = \"0.4\"\n",
+     "FILE:3:1: hypervisor.libvirt.overhead_vcpus: must be a number of vCPUs from 0 to 512 (at "
+     "most 3 decimals), or -1 for none, got \"0.4\""},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "overhead_memory = -2\n",
+     "FILE:3:1: hypervisor.libvirt.overhead_memory: must be an integer from 0 to 4194304 (MiB), "
+     "or -1 for none, got -2"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "overhead_memory = 128.5\n",
+     "FILE:3:1: hypervisor.libvirt.overhead_memory: must be an integer from 0 to 4194304 (MiB), "
+     "or -1 for none, got 128.5"},
+    /* the node's init-data: validated as the annotation would be, within the limits */
+    {"[hypervisor.libvirt]\n" KERNEL_LINE "initdata = \"" INITDATA_ANNOTATION "x\"\n",
+     "FILE:3:1: hypervisor.libvirt.initdata: init-data: "},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE
+     "initdata = \"\"\"version = \"0.1.0\"\nalgorithm = \"md5\"\n[data]\n\"\"\"\n",
+     "FILE:3:1: hypervisor.libvirt.initdata: init-data: algorithm \"md5\" is not one of sha256, "
+     "sha384, sha512"},
+    {"[hypervisor.libvirt]\n" KERNEL_LINE
+     "initdata = '''\nversion = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\nx = 1\n'''\n",
+     "FILE:3:1: hypervisor.libvirt.initdata: init-data: "},
+    {"[runtime]\ninitdata_annotation_limit_kib = 1\ninitdata_document_limit_kib = 1\n"
+     "[hypervisor.libvirt]\n" KERNEL_LINE "initdata = \"version = 1 #"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "\"\n",
+     "FILE:6:1: hypervisor.libvirt.initdata: init-data: document is 1117 bytes, over the "
+     "1024-byte limit set by [runtime] initdata_document_limit_kib"},
 };
 
 START_TEST(test_errors)
@@ -724,6 +943,7 @@ static Suite *config_suite(void)
     tc = tcase_create("drop-ins");
     tcase_add_test(tc, test_dropins_in_lexical_order);
     tcase_add_test(tc, test_dropin_errors_name_the_dropin);
+    tcase_add_test(tc, test_initdata_verity_extensions);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

@@ -815,6 +815,43 @@ START_TEST(test_test_driver_plain)
 }
 END_TEST
 
+/* --- memory --- */
+
+/* A TEE guest above 2 GiB, with its init-data and an extension disk: one fixed memory size and
+ * nothing for memory hot-plug, which hangs SNP and TDX guests at boot. */
+START_TEST(test_tee_memory_is_fixed)
+{
+    void (*const fill[])(struct vm_spec *) = {spec_snp_full, spec_tdx_full};
+    for (size_t i = 0; i < sizeof(fill) / sizeof(fill[0]); i++) {
+        struct vm_spec s;
+        fill[i](&s);
+        s.memory_mib = 8192;
+        s.vcpus = 4;
+        s.image = xstrdup("/var/lib/cocoon/root.img");
+        s.n_disks = 2;
+        s.disks = xcalloc(2, sizeof(*s.disks));
+        s.disks[0].path = xstrdup("/var/lib/cocoon/coco.img");
+        s.disks[0].serial = xstrdup("extension-abcdefghij"); /* 20 bytes, virtio-blk's most */
+        s.disks[0].readonly = true;
+        s.disks[1].path = xstrdup("/run/cocoon/x/initdata.img");
+        s.disks[1].serial = xstrdup("initdata");
+        s.disks[1].readonly = true;
+        _cleanup_free_ char *xml = build_ok(&s);
+        assert_schema_valid(xml);
+        assert_contains(xml, "<memory unit='MiB'>8192</memory>");
+        assert_contains(xml, "<currentMemory unit='MiB'>8192</currentMemory>");
+        assert_contains(xml, "<serial>extension-abcdefghij</serial>");
+        assert_contains(xml, "<memballoon model='none'/>");
+        assert_lacks(xml, "<maxMemory");
+        assert_lacks(xml, "slots=");
+        assert_lacks(xml, "<numa");
+        assert_lacks(xml, "<memory model");
+        assert_xpath(xml, "string(count(//memory))", "1");
+        vm_spec_free(&s);
+    }
+}
+END_TEST
+
 static Suite *domain_xml_suite(void)
 {
     Suite *s = suite_create("domain-xml");
@@ -839,6 +876,11 @@ static Suite *domain_xml_suite(void)
     tcase_add_test(tc, test_tdx_minimal);
     tcase_add_test(tc, test_tdx_full);
     tcase_add_test(tc, test_tdx_qgs_default_path);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("memory");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_tee_memory_is_fixed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("validation");

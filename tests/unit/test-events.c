@@ -732,6 +732,46 @@ START_TEST(test_neither_configured)
 }
 END_TEST
 
+/* CRI-O runs a shim with TTRPC_ADDRESS="", -address "" and itself as -publish-binary: events are
+ * logged (one line says why, once; then one per event), nothing is run or dialled. */
+START_TEST(test_crio_logged_once)
+{
+    _cleanup_free_ char *script = write_script("exit 0");
+    _cleanup_free_ char *log_path = path_in("log");
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    log_set_fd(fd);
+    struct publisher_options crio = {
+        .ttrpc_address = "",
+        .publish_binary = script,
+        .grpc_address = "",
+        .namespace_ = "default",
+    };
+    struct publisher *p = publisher_new(&crio);
+    Containerd__Events__TaskExit e = CONTAINERD__EVENTS__TASK_EXIT__INIT;
+    e.container_id = "SECRET-PAYLOAD-1234";
+    publisher_publish(p, "/tasks/exit", &e.base);
+    publish_seq(p, 0);
+    publisher_free(p, 1000);
+    log_set_fd(2);
+    close(fd);
+    ck_assert_int_eq(runs(), 0);
+    size_t len;
+    _cleanup_free_ char *log = read_whole("log", &len);
+    ck_assert_ptr_nonnull(log);
+    const char *why = "events: TTRPC_ADDRESS is empty and no containerd address was given (as "
+                      "under CRI-O): task events are logged here, not published";
+    const char *first = strstr(log, why);
+    ck_assert_msg(first && !strstr(first + 1, why), "log: %s", log);
+    ck_assert_ptr_nonnull(strstr(first, "level=info"));
+    ck_assert_msg(strstr(log, "events: /tasks/exit (containerd.events.TaskExit), not published"),
+                  "log: %s", log);
+    ck_assert_ptr_nonnull(strstr(log, "events: /tasks/start"));
+    ck_assert_ptr_null(strstr(log, "SECRET"));
+    ck_assert_ptr_null(strstr(log, "level=warning"));
+}
+END_TEST
+
 static Suite *events_suite(void)
 {
     Suite *s = suite_create("events");
@@ -761,6 +801,7 @@ static Suite *events_suite(void)
     tcase_add_test(tc, test_binary_hang_killed);
     tcase_add_test(tc, test_binary_free_bounded);
     tcase_add_test(tc, test_neither_configured);
+    tcase_add_test(tc, test_crio_logged_once);
     suite_add_tcase(s, tc);
     return s;
 }

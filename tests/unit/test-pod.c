@@ -240,6 +240,123 @@ START_TEST(test_resources)
 }
 END_TEST
 
+/* The annotations CRI-O (runtime_type = "vm") writes into the pause container's config.json
+ * (server/sandbox_run_linux.go) and a container's, as a shim v2 runtime gets them. */
+static const char CRIO_SANDBOX[] =
+    "{'ociVersion':'1.2.1','annotations':{"
+    "  'io.container.manager':'cri-o',"
+    "  'io.kubernetes.cri-o.ContainerType':'sandbox',"
+    "  'io.kubernetes.cri-o.SandboxID':'8f3e1c',"
+    "  'io.kubernetes.cri-o.ContainerID':'8f3e1c',"
+    "  'io.kubernetes.cri-o.ContainerName':'k8s_POD_web-0_default_1234_0',"
+    "  'io.kubernetes.cri-o.Image':'registry.k8s.io/pause:3.10',"
+    "  'io.kubernetes.cri-o.ImageName':'registry.k8s.io/pause:3.10',"
+    "  'io.kubernetes.cri-o.RuntimeHandler':'cocoon-snp',"
+    "  'io.kubernetes.cri-o.Annotations':'{\\'kubernetes.io/config.source\\':\\'api\\'}',"
+    "  'pod-linux-overhead.crio.io':'{\\'cpu_shares\\':1024,"
+    "\\'memory_limit_in_bytes\\':2315255808}',"
+    "  'pod-linux-resources.crio.io':'{\\'cpu_period\\':100000,\\'cpu_quota\\':150000,"
+    "\\'cpu_shares\\':1536,\\'memory_limit_in_bytes\\':268435456}',"
+    "  'io.katacontainers.config.hypervisor.cc_init_data':'H4sIAAAAAAAAA0s='}}";
+static const char CRIO_CONTAINER[] =
+    "{'ociVersion':'1.2.1','annotations':{"
+    "  'io.container.manager':'cri-o',"
+    "  'io.kubernetes.cri-o.ContainerType':'container',"
+    "  'io.kubernetes.cri-o.SandboxID':'8f3e1c',"
+    "  'io.kubernetes.cri-o.ContainerID':'77aa01',"
+    "  'io.kubernetes.cri-o.Image':'sha256:0123abcd',"
+    "  'io.kubernetes.cri-o.ImageName':'quay.io/example/web:1.0',"
+    "  'io.kubernetes.cri-o.ImageRef':'quay.io/example/web@sha256:0123abcd',"
+    "  'io.kubernetes.cri-o.SandboxName':'k8s_POD_web-0_default_1234_0'}}";
+
+/* A CRI-O pod: the pause container owns the VM and is sized from CRI-O's resources JSON; its
+ * containers join it by io.kubernetes.cri-o.SandboxID and name their image with ImageName. */
+START_TEST(test_crio_pod)
+{
+    ck_assert_int_eq(role_of(CRIO_SANDBOX), POD_ROLE_SANDBOX);
+    ck_assert_int_eq(role_of(CRIO_CONTAINER), POD_ROLE_CONTAINER);
+
+    struct pod_annotations a;
+    struct error err = ERROR_INIT;
+    anns(CRIO_SANDBOX, &a);
+    ck_assert_str_eq(pod_sandbox_id(a.items, a.len), "8f3e1c");
+    uint64_t vcpus, mib;
+    ck_assert_msg(pod_sandbox_resources(a.items, a.len, &vcpus, &mib, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(vcpus, 2); /* 1.5 CPUs round up */
+    ck_assert_uint_eq(mib, 256);
+    pod_annotations_free(&a);
+
+    anns(CRIO_CONTAINER, &a);
+    ck_assert_str_eq(pod_sandbox_id(a.items, a.len), "8f3e1c");
+    const char *key = pod_image_name_key(a.items, a.len);
+    ck_assert_str_eq(key, ANNOTATION_CRIO_IMAGE_NAME);
+    ck_assert_str_eq(annotation_get(a.items, a.len, key), "quay.io/example/web:1.0");
+    pod_annotations_free(&a);
+}
+END_TEST
+
+static void crio_sized(const char *key, const char *json, uint64_t want_vcpus, uint64_t want_mib)
+{
+    const struct annotation a[] = {{key, json}};
+    struct error err = ERROR_INIT;
+    uint64_t vcpus = 9, mib = 9;
+    ck_assert_msg(pod_sandbox_resources(a, N(a), &vcpus, &mib, &err) == 0, "%s: %s", json, err.msg);
+    ck_assert_uint_eq(vcpus, want_vcpus);
+    ck_assert_uint_eq(mib, want_mib);
+}
+
+static void crio_fails(const char *json, const char *msg)
+{
+    const struct annotation a[] = {{ANNOTATION_CRIO_POD_RESOURCES, json}};
+    struct error err = ERROR_INIT;
+    uint64_t vcpus, mib;
+    ck_assert_int_eq(pod_sandbox_resources(a, N(a), &vcpus, &mib, &err), -1);
+    ck_assert_int_eq(err.code, GRPC_INVALID_ARGUMENT);
+    ck_assert_msg(strncmp(err.msg, msg, strlen(msg)) == 0, "%s", err.msg);
+    error_clear(&err);
+}
+
+START_TEST(test_crio_resources)
+{
+    crio_sized(ANNOTATION_CRIO_POD_RESOURCES,
+               "{\"cpu_period\":100000,\"cpu_quota\":200001,\"memory_limit_in_bytes\":1}", 3, 1);
+    /* CRI-O before 1.35 */
+    crio_sized(ANNOTATION_CRIO_POD_RESOURCES_V1,
+               "{\"cpu_period\":100000,\"cpu_quota\":100000,\"memory_limit_in_bytes\":1073741824}",
+               1, 1024);
+    /* no limits: a pod without resources (json.Marshal of nil, or every field omitted) */
+    crio_sized(ANNOTATION_CRIO_POD_RESOURCES, "null", 0, 0);
+    crio_sized(ANNOTATION_CRIO_POD_RESOURCES, "{}", 0, 0);
+    crio_sized(ANNOTATION_CRIO_POD_RESOURCES, "{\"cpu_shares\":2,\"cpu_period\":100000}", 0, 0);
+    crio_sized(ANNOTATION_CRIO_POD_RESOURCES,
+               "{\"cpu_period\":100000,\"cpu_quota\":-1,\"memory_limit_in_bytes\":0}", 0, 0);
+
+    /* the current name wins over the old one; containerd's annotations over both */
+    struct error err = ERROR_INIT;
+    uint64_t vcpus, mib;
+    static const struct annotation both[] = {
+        {ANNOTATION_CRIO_POD_RESOURCES_V1, "{\"memory_limit_in_bytes\":2097152}"},
+        {ANNOTATION_CRIO_POD_RESOURCES, "{\"memory_limit_in_bytes\":1048576}"}};
+    ck_assert_int_eq(pod_sandbox_resources(both, N(both), &vcpus, &mib, &err), 0);
+    ck_assert_uint_eq(mib, 1);
+    static const struct annotation mixed[] = {
+        {ANNOTATION_CRIO_POD_RESOURCES, "{\"memory_limit_in_bytes\":1048576}"},
+        {ANNOTATION_SANDBOX_MEMORY, "3145728"}};
+    ck_assert_int_eq(pod_sandbox_resources(mixed, N(mixed), &vcpus, &mib, &err), 0);
+    ck_assert_uint_eq(mib, 3);
+
+    crio_fails("{\"cpu_quota\":\"150000\"}",
+               "annotation \"pod-linux-resources.crio.io\": cpu_quota must be an integer, got a "
+               "string");
+    crio_fails("{\"memory_limit_in_bytes\":1.5}",
+               "annotation \"pod-linux-resources.crio.io\": memory_limit_in_bytes must be an "
+               "integer, got 1.5");
+    crio_fails("[1]",
+               "annotation \"pod-linux-resources.crio.io\": expected a JSON object, got an array");
+    crio_fails("{\"cpu_quota\":", "annotation \"pod-linux-resources.crio.io\": invalid JSON: ");
+}
+END_TEST
+
 START_TEST(test_policy)
 {
     struct error err = ERROR_INIT;
@@ -281,6 +398,8 @@ int main(void)
     tcase_add_test(tc, test_role);
     tcase_add_test(tc, test_sandbox_id_and_image);
     tcase_add_test(tc, test_resources);
+    tcase_add_test(tc, test_crio_pod);
+    tcase_add_test(tc, test_crio_resources);
     tcase_add_test(tc, test_policy);
     suite_add_tcase(s, tc);
     return run_tap(s);

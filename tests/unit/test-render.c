@@ -1,8 +1,9 @@
 /* cocoonctl render / config dump, run as the built binary: the shipped development, SEV-SNP and
  * TDX configs and inline ones, with and without annotations (init-data with kata.md §2.8's
  * vectors, containerd's sandbox sizing), every XML checked by xmllint against libvirt's schema;
- * annotation gating and path globs; the VM plan, the init-data disk written for it and the
- * annotation overrides underneath, called directly. */
+ * annotation gating and path globs; Kata 4.x's node init-data, dm-verity root, extension images
+ * and overhead sizing; the VM plan, the init-data disk written for it and the annotation
+ * overrides underneath, called directly. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include "annotations/initdata.h"
 #include "lib/base64.h"
 #include "annotations/overrides.h"
+#include "annotations/verity.h"
 #include "cmd/cocoonctl-path.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -577,7 +579,7 @@ START_TEST(test_shipped_tdx)
 }
 END_TEST
 
-/* Kata's CoCo annotations are all allowed; the two cocoon has no use for are only warned about. */
+/* Kata's CoCo annotations are all allowed; the one cocoon has no use for is only warned about. */
 START_TEST(test_shipped_annotations)
 {
     struct run r =
@@ -722,23 +724,32 @@ START_TEST(test_render_writes_nothing)
 }
 END_TEST
 
-/* static_sandbox_resource_mgmt (on in the shipped TEE configs): the pod's resources on top. */
+/* static_sandbox_resource_mgmt (on in the shipped TEE configs, with runtime-rs's TEE overhead of
+ * 0.4 vCPU and 128 MiB): a pod with limits gets its limits plus the overhead. */
 START_TEST(test_sandbox_sizing)
 {
     struct run r = RUN("render", "--config", SNP_CONFIG, "--annotation", CPU_PERIOD "100000",
                        "--annotation", CPU_QUOTA "150000", "--annotation", MEMORY "268435457");
     assert_rendered(&r);
-    assert_contains(r.out, "<vcpu placement='static'>3</vcpu>"); /* 1 + ceil(1.5) */
-    assert_contains(r.out, "<memory unit='MiB'>2305</memory>");  /* 2048 + 256 + 1 */
+    assert_contains(r.out, "<vcpu placement='static'>2</vcpu>"); /* ceil(1.5 + 0.4) */
+    assert_contains(r.out, "<memory unit='MiB'>385</memory>");   /* 256 + 1 (rounded up) + 128 */
     run_free(&r);
 
-    /* On top of the annotation overrides; a quota of -1 is "no limit": nothing added. */
+    /* A quota of -1 is "no limit", counted 0 as runtime-rs does: ceil(0 + 0.4) = 1 vCPU, the
+     * default_vcpus annotation notwithstanding; memory 1 MiB + 128. */
     r = RUN("render", "--config", TDX_CONFIG, "--annotation", HV_PREFIX "default_vcpus=2",
             "--annotation", CPU_PERIOD "100000", "--annotation", CPU_QUOTA "-1", "--annotation",
             HV_PREFIX "default_memory=1024", "--annotation", MEMORY "1048576");
     assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>1</vcpu>");
+    assert_contains(r.out, "<memory unit='MiB'>129</memory>");
+    run_free(&r);
+
+    /* No limits at all: the base size (default_* or their annotations). */
+    r = RUN("render", "--config", TDX_CONFIG, "--annotation", HV_PREFIX "default_vcpus=2");
+    assert_rendered(&r);
     assert_contains(r.out, "<vcpu placement='static'>2</vcpu>");
-    assert_contains(r.out, "<memory unit='MiB'>1025</memory>");
+    assert_contains(r.out, "<memory unit='MiB'>2048</memory>");
     run_free(&r);
 
     r = RUN("render", "--config", SNP_CONFIG, "--annotation", MEMORY "2G");
@@ -1201,6 +1212,347 @@ START_TEST(test_overrides)
 }
 END_TEST
 
+/* --- Kata 4.x parity: the node's init-data, dm-verity, extension images, overhead sizing --- */
+
+#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define VERITY_A                                                                                   \
+    "root_hash=" HASH_A ",salt=00ff,data_blocks=1000,data_block_size=4096,hash_block_size=4096"
+#define VERITY_B                                                                                   \
+    "root_hash=" HASH_B ",salt=-,data_blocks=16,data_block_size=512,hash_block_size=1024"
+
+/* A shipped config copied into a scratch directory, with one drop-in beside it. */
+struct shipped_plus {
+    struct tmpconf t;
+    char *dropin_dir, *dropin;
+};
+
+static void shipped_plus(struct shipped_plus *s, const char *shipped, const char *dropin_text)
+{
+    FILE *in = fopen(shipped, "r");
+    ck_assert_ptr_nonnull(in);
+    char *text = NULL;
+    size_t cap = 0;
+    ck_assert_int_gt(getdelim(&text, &cap, '\0', in), 0);
+    fclose(in);
+    tmpconf_write(&s->t, text);
+    free(text);
+    s->dropin_dir = xasprintf("%s/config.d", s->t.dir);
+    ck_assert_int_eq(mkdir(s->dropin_dir, 0755), 0);
+    s->dropin = xasprintf("%s/50-test.toml", s->dropin_dir);
+    FILE *f = fopen(s->dropin, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(dropin_text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void shipped_plus_free(struct shipped_plus *s)
+{
+    unlink(s->dropin);
+    rmdir(s->dropin_dir);
+    free(s->dropin);
+    free(s->dropin_dir);
+    tmpconf_free(&s->t);
+}
+
+/* [hypervisor.libvirt] initdata: the pod without the annotation gets the node's, bound and on its
+ * disk like the annotation's; the annotation wins, and an empty one means none. */
+START_TEST(test_node_initdata)
+{
+    struct shipped_plus s;
+    shipped_plus(&s, SNP_CONFIG, "[hypervisor.libvirt]\ninitdata = \"" DEFAULT_ANNOTATION "\"\n");
+    struct run r = RUN("render", "--config", s.t.path, "--id", "snp-pod");
+    assert_rendered(&r);
+    assert_contains(r.out, "<hostData>" DEFAULT_SNP "</hostData>");
+    assert_contains(r.out, INITDATA_DISK("/run/cocoon/snp-pod"));
+    run_free(&r);
+    r = RUN("render", "--config", s.t.path, "--annotation", INITDATA SHA384_ANNOTATION);
+    assert_rendered(&r);
+    assert_contains(r.out, "<hostData>" SHA384_SNP "</hostData>");
+    run_free(&r);
+    r = RUN("render", "--config", s.t.path, "--annotation", INITDATA);
+    assert_rendered(&r);
+    assert_lacks(r.out, "<hostData>");
+    assert_lacks(r.out, "initdata");
+    run_free(&r);
+    shipped_plus_free(&s);
+
+    /* runtime-rs's form, the TOML itself: the same bytes, the same digest */
+    shipped_plus(&s, TDX_CONFIG,
+                 "[hypervisor.libvirt]\ninitdata = \"version = \\\"0.1.0\\\"\\nalgorithm = "
+                 "\\\"sha256\\\"\\n\\n[data]\\n\"\n");
+    r = RUN("render", "--config", s.t.path, "--id", "tdx-pod");
+    assert_rendered(&r);
+    assert_contains(r.out, "<mrConfigId>" DEFAULT_TDX "</mrConfigId>");
+    assert_contains(r.out, INITDATA_DISK("/run/cocoon/tdx-pod"));
+    run_free(&r);
+    shipped_plus_free(&s);
+
+    /* an invalid default fails the configuration, naming the key */
+    shipped_plus(&s, SNP_CONFIG, "[hypervisor.libvirt]\ninitdata = \"" MD5_ANNOTATION "\"\n");
+    r = RUN("render", "--config", s.t.path);
+    assert_exit(&r, 1);
+    _cleanup_free_ char *want =
+        xasprintf("cocoonctl: %s:2:1: hypervisor.libvirt.initdata: init-data: algorithm \"md5\" "
+                  "is not one of sha256, sha384, sha512\n",
+                  s.dropin);
+    ck_assert_str_eq(r.err, want);
+    run_free(&r);
+    shipped_plus_free(&s);
+}
+END_TEST
+
+/* kernel_verity_params: Kata's dm-verity table for the root image replaces its root=. */
+START_TEST(test_root_verity)
+{
+    struct shipped_plus s;
+    shipped_plus(&s, SNP_CONFIG, "[hypervisor.libvirt]\nkernel_verity_params = \"" VERITY_A "\"\n");
+    struct run r = RUN("render", "--config", s.t.path);
+    assert_rendered(&r);
+    assert_contains(r.out, "<cmdline>ro systemd.unit=kata-containers.target ");
+    assert_contains(r.out, " systemd.unified_cgroup_hierarchy=1 dm-mod.create=&quot;dm-verity,,,ro,"
+                           "0 8000 verity 1 /dev/vda1 /dev/vda2 4096 4096 1000 0 sha256 " HASH_A
+                           " 00ff&quot; root=/dev/dm-0 rootflags=data=ordered,errors=remount-ro ro "
+                           "rootfstype=ext4</cmdline>");
+    assert_lacks(r.out, "/dev/vda1 rootflags");
+    run_free(&r);
+
+    /* enabled in the shipped configs: the pod's parameters replace the node's */
+    r = RUN("render", "--config", s.t.path, "--annotation",
+            HV_PREFIX "kernel_verity_params=" VERITY_B, "--annotation",
+            HV_PREFIX "kernel_params=agent.log=debug");
+    assert_rendered(&r);
+    assert_contains(r.out, " dm-mod.create=&quot;dm-verity,,,ro,0 16 verity 1 /dev/vda1 /dev/vda2 "
+                           "512 1024 16 0 sha256 " HASH_B " -&quot; root=/dev/dm-0 ");
+    assert_contains(r.out, "rootfstype=ext4 agent.log=debug</cmdline>");
+    assert_lacks(r.out, HASH_A);
+    run_free(&r);
+
+    r = RUN("render", "--config", s.t.path, "--annotation",
+            HV_PREFIX "kernel_verity_params=root_hash=" HASH_B ",salt=xy");
+    assert_exit(&r, 1);
+    ck_assert_str_eq(r.err, "cocoonctl: annotation \"" HV_PREFIX "kernel_verity_params\": salt "
+                            "\"xy\": want an even number of hex digits (at most 512), or \"-\" for "
+                            "none\n");
+    run_free(&r);
+    shipped_plus_free(&s);
+
+    /* without a root image there is nothing to verify */
+    struct tmpconf t;
+    tmpconf_write(&t, "[hypervisor.libvirt]\nkernel = \"/k\"\ninitrd = \"/i\"\n"
+                      "enable_annotations = [\"kernel_verity_params\"]\n");
+    r = RUN("render", "--config", t.path, "--annotation",
+            HV_PREFIX "kernel_verity_params=" VERITY_B);
+    assert_exit(&r, 1);
+    ck_assert_str_eq(r.err, "cocoonctl: annotation \"" HV_PREFIX "kernel_verity_params\": needs "
+                            "the VM to boot from its image (it has none), whose partitions 1 and 2 "
+                            "hold the root and its hash tree\n");
+    run_free(&r);
+    /* an empty value keeps the configured parameters (here: none), as in Kata */
+    r = RUN("render", "--config", t.path, "--annotation", HV_PREFIX "kernel_verity_params=");
+    assert_rendered(&r);
+    assert_lacks(r.out, "dm-mod");
+    run_free(&r);
+    tmpconf_free(&t);
+}
+END_TEST
+
+/* guest_extension_images: read-only disks after the root image, before the init-data disk, and
+ * their parameters last on the command line. */
+START_TEST(test_extension_images)
+{
+    struct shipped_plus s;
+    shipped_plus(&s, TDX_CONFIG,
+                 "[[hypervisor.libvirt.guest_extension_images]]\nname = \"coco\"\n"
+                 "path = \"/opt/kata/share/kata-containers/kata-containers-coco.img\"\n"
+                 "verity_params = \"" VERITY_B "\"\n"
+                 "[[hypervisor.libvirt.guest_extension_images]]\nname = \"gpu-0_x\"\n"
+                 "path = \"/srv/gpu.img\"\n");
+    struct run r = RUN("render", "--config", s.t.path, "--id", "tdx-pod", "--annotation",
+                       INITDATA DEFAULT_ANNOTATION);
+    assert_rendered(&r);
+    assert_contains(r.out, "kata-containers-confidential.img'/>\n"
+                           "      <target dev='vda' bus='virtio'/>");
+    assert_contains(r.out,
+                    "<source file='/opt/kata/share/kata-containers/kata-containers-coco.img'/>\n"
+                    "      <target dev='vdb' bus='virtio'/>\n"
+                    "      <serial>extension-coco</serial>\n"
+                    "      <readonly/>");
+    assert_contains(r.out, "<source file='/srv/gpu.img'/>\n"
+                           "      <target dev='vdc' bus='virtio'/>\n"
+                           "      <serial>extension-gpu-0_x</serial>\n"
+                           "      <readonly/>");
+    assert_contains(r.out, "<source file='/run/cocoon/tdx-pod/initdata.img'/>\n"
+                           "      <target dev='vdd' bus='virtio'/>");
+    assert_contains(
+        r.out, " systemd.unified_cgroup_hierarchy=1 kata.extension.coco.verity_params=" VERITY_B
+               " kata.extension.gpu-0_x.verity_params</cmdline>");
+    assert_contains(r.out, "<mrConfigId>" DEFAULT_TDX "</mrConfigId>");
+    run_free(&r);
+    shipped_plus_free(&s);
+}
+END_TEST
+
+/* overhead_vcpus / overhead_memory: runtime-rs's limits plus overhead. */
+START_TEST(test_overhead_sizing)
+{
+    struct shipped_plus s;
+    shipped_plus(&s, SNP_CONFIG,
+                 "[hypervisor.libvirt]\noverhead_vcpus = 0.4\noverhead_memory = 128\n");
+    struct run r = RUN("render", "--config", s.t.path, "--annotation", CPU_PERIOD "100000",
+                       "--annotation", CPU_QUOTA "150000", "--annotation", MEMORY "629145600");
+    assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>2</vcpu>"); /* ceil(1.5 + 0.4) */
+    assert_contains(r.out, "<memory unit='MiB'>728</memory>");   /* 600 + 128 */
+    assert_contains(r.out, "<currentMemory unit='MiB'>728</currentMemory>");
+    run_free(&r);
+
+    /* a memory limit alone: the CPU side is the overhead, at least one vCPU */
+    r = RUN("render", "--config", s.t.path, "--annotation", MEMORY "536870912");
+    assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>1</vcpu>");
+    assert_contains(r.out, "<memory unit='MiB'>640</memory>");
+    run_free(&r);
+
+    /* a CPU limit alone: the memory is the overhead, not default_memory */
+    r = RUN("render", "--config", s.t.path, "--annotation", CPU_PERIOD "100000", "--annotation",
+            CPU_QUOTA "200000");
+    assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>3</vcpu>");
+    assert_contains(r.out, "<memory unit='MiB'>128</memory>");
+    run_free(&r);
+
+    /* no limits: the base size, annotations included */
+    r = RUN("render", "--config", s.t.path, "--annotation", HV_PREFIX "default_vcpus=4");
+    assert_rendered(&r);
+    assert_contains(r.out, "<vcpu placement='static'>4</vcpu>");
+    assert_contains(r.out, "<memory unit='MiB'>2048</memory>");
+    run_free(&r);
+    shipped_plus_free(&s);
+}
+END_TEST
+
+START_TEST(test_overhead_sizing_library)
+{
+    struct tmpconf t;
+    struct config *cfg = load(snp_config, &t);
+    cfg->runtime.static_sandbox_resource_mgmt = true;
+    struct vm_spec spec;
+    struct error err = ERROR_INIT;
+    static const struct {
+        int milli, memory;
+        const char *period, *quota, *bytes;
+        unsigned vcpus, mib;
+    } ok[] = {
+        {700, 64, "100000", "30000", NULL, 1, 64},                   /* 0.7 + 0.3 is exactly 1 */
+        {701, 64, "100000", "30000", NULL, 2, 64},                   /* a thousandth more: 2 */
+        {0, 0, "100000", "150000", "1", 2, 1},                       /* no overhead at all */
+        {0, 64, "100000", "1", NULL, 1, 64},                         /* a sliver of a CPU: 1 */
+        {CONFIG_UNSET, 128, "100000", "150000", "1048576", 3, 129},  /* Go's CPU, rs's memory */
+        {400, CONFIG_UNSET, "100000", "150000", "1048576", 2, 2049}, /* and the reverse */
+        {511000, 0, "100000", "100000", "1", 512, 1},                /* just fits */
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cfg->hypervisor.overhead_millivcpus = ok[i].milli;
+        cfg->hypervisor.overhead_memory = ok[i].memory;
+        struct annotation anns[3] = {{ANNOTATION_SANDBOX_CPU_PERIOD, ok[i].period},
+                                     {ANNOTATION_SANDBOX_CPU_QUOTA, ok[i].quota}};
+        size_t n = 2;
+        if (ok[i].bytes)
+            anns[n++] = (struct annotation){ANNOTATION_SANDBOX_MEMORY, ok[i].bytes};
+        ck_assert_msg(sandbox_vm_spec(cfg, "pod", anns, n, &spec, NULL, &err) == 0, "case %zu: %s",
+                      i, err.msg);
+        ck_assert_msg(spec.vcpus == ok[i].vcpus && spec.memory_mib == ok[i].mib,
+                      "case %zu: %u vCPUs, %u MiB", i, spec.vcpus, spec.memory_mib);
+        vm_spec_free(&spec);
+    }
+
+    /* CRI-O's sizing, the same way */
+    cfg->hypervisor.overhead_millivcpus = 400;
+    cfg->hypervisor.overhead_memory = 128;
+    struct annotation crio = {ANNOTATION_CRIO_POD_RESOURCES,
+                              "{\"cpu_period\":100000,\"cpu_quota\":150000,"
+                              "\"memory_limit_in_bytes\":629145600}"};
+    ck_assert_msg(sandbox_vm_spec(cfg, "pod", &crio, 1, &spec, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(spec.vcpus, 2);
+    ck_assert_uint_eq(spec.memory_mib, 728);
+    vm_spec_free(&spec);
+
+    cfg->hypervisor.overhead_millivcpus = 511001;
+    cfg->hypervisor.overhead_memory = 0;
+    struct annotation cpus[] = {{ANNOTATION_SANDBOX_CPU_PERIOD, "100000"},
+                                {ANNOTATION_SANDBOX_CPU_QUOTA, "100000"},
+                                {ANNOTATION_SANDBOX_MEMORY, "1"}};
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", cpus, 3, &spec, NULL, &err), -1);
+    ck_assert_str_eq(err.msg, "sandbox resources: [hypervisor.libvirt] overhead_vcpus plus the "
+                              "pod's 100000 / 100000 (io.kubernetes.cri.sandbox-cpu-quota / "
+                              "io.kubernetes.cri.sandbox-cpu-period) are more than the 512 vCPUs "
+                              "a VM may have");
+    vm_spec_free(&spec);
+    cpus[1].value = "9223372036854775807";
+    cpus[0].value = "1";
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", cpus, 3, &spec, NULL, &err), -1);
+    assert_contains(err.msg, "are more than the 512 vCPUs a VM may have");
+    vm_spec_free(&spec);
+
+    /* runtime-rs's safety net: no memory at all */
+    cfg->hypervisor.overhead_millivcpus = 400;
+    cpus[0].value = cpus[1].value = "100000";
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", cpus, 2, &spec, NULL, &err), -1);
+    ck_assert_str_eq(err.msg, "sandbox resources: 0 MiB: the pod has no memory limit "
+                              "(io.kubernetes.cri.sandbox-memory) and [hypervisor.libvirt] "
+                              "overhead_memory is 0; set either");
+    vm_spec_free(&spec);
+    cfg->hypervisor.overhead_memory = 4194304;
+    ck_assert_int_eq(sandbox_vm_spec(cfg, "pod", cpus, 3, &spec, NULL, &err), -1);
+    ck_assert_str_eq(err.msg, "sandbox resources: 4194304 MiB of [hypervisor.libvirt] "
+                              "overhead_memory plus 1 MiB for the pod "
+                              "(io.kubernetes.cri.sandbox-memory) are more than the 4194304 MiB "
+                              "a VM may have");
+    vm_spec_free(&spec);
+    error_clear(&err);
+    config_free(cfg);
+    tmpconf_free(&t);
+}
+END_TEST
+
+/* Kata's split of kernel parameters: quotes keep a parameter whole; only root, rootflags and
+ * rootfstype give way, and the file system picks Kata's root flags. */
+START_TEST(test_verity_kernel_params)
+{
+    struct verity_params p;
+    struct error err = ERROR_INIT;
+    ck_assert_msg(verity_params_parse(",," VERITY_B ",", &p, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(p.root_hash, HASH_B);
+    ck_assert_str_eq(p.salt, "-");
+    ck_assert_uint_eq(p.data_blocks, 16);
+    _cleanup_free_ char *a = verity_root_kernel_params(
+        "  x=\"a root=b\"  root=/dev/vda1 rootfstype=xfs rootflags=ro rootwait  ", &p, &err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a, "x=\"a root=b\" rootwait dm-mod.create=\"dm-verity,,,ro,0 16 verity 1 "
+                        "/dev/vda1 /dev/vda2 512 1024 16 0 sha256 " HASH_B
+                        " -\" root=/dev/dm-0 rootflags=ro rootfstype=xfs");
+    _cleanup_free_ char *b = verity_root_kernel_params(NULL, &p, &err);
+    ck_assert_str_eq(b, "dm-mod.create=\"dm-verity,,,ro,0 16 verity 1 /dev/vda1 /dev/vda2 512 "
+                        "1024 16 0 sha256 " HASH_B " -\" root=/dev/dm-0 "
+                        "rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4");
+    _cleanup_free_ char *c = verity_root_kernel_params("rootfstype=erofs", &p, &err);
+    assert_contains(c, "rootflags=ro rootfstype=erofs");
+    ck_assert_ptr_null(verity_root_kernel_params("rootfstype=\"ext4\"", &p, &err));
+    ck_assert_str_eq(err.msg, "rootfstype \"\"ext4\"\" in kernel_params: a dm-verity root is ext4, "
+                              "xfs or erofs");
+    /* sectors are data_block_size / 512 * data_blocks, which must fit */
+    ck_assert_int_eq(verity_params_parse("root_hash=" HASH_B ",salt=00,data_blocks="
+                                         "4611686018427387904,data_block_size=4096,"
+                                         "hash_block_size=4096",
+                                         &p, &err),
+                     -1);
+    ck_assert_str_eq(err.msg, "data_blocks 4611686018427387904 of 4096 bytes: more sectors than "
+                              "the table can hold");
+    error_clear(&err);
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
     Suite *s = suite_create("render");
@@ -1247,6 +1599,16 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_write_initdata_errors);
     tcase_add_test(tc, test_sandbox_vm_sizing);
     tcase_add_test(tc, test_overrides);
+    tcase_add_test(tc, test_overhead_sizing_library);
+    tcase_add_test(tc, test_verity_kernel_params);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("kata4");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_node_initdata);
+    tcase_add_test(tc, test_root_verity);
+    tcase_add_test(tc, test_extension_images);
+    tcase_add_test(tc, test_overhead_sizing);
     suite_add_tcase(s, tc);
     return s;
 }
