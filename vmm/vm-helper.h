@@ -4,7 +4,10 @@
  *
  * The domain is transient without autodestroy: it outlives the helper and the shim, and is
  * destroyed by the shim at teardown or, after a crash, by the shim binary's `delete`, which
- * containerd runs for a dead shim. Its end is seen on a pidfd of its QEMU process. */
+ * containerd runs for a dead shim. Its end is seen on a pidfd of its QEMU process.
+ *
+ * The caller ignores SIGPIPE (the shim's programs do): a helper may exit before it has read all
+ * of its stdin, and the write to its pipe must then fail with EPIPE, not kill the caller. */
 #pragma once
 
 #include <stdint.h>
