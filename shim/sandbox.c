@@ -35,6 +35,7 @@ struct sandbox {
     uint32_t pid;
     uint32_t cid;
     atomic_bool stopping; /* sandbox_stop was asked: a STOPPED event is expected, not a death */
+    atomic_bool killed;   /* sandbox_kill destroyed it: a death, but not a surprise */
     atomic_bool dead;
     sandbox_death_fn on_death;
     void *user;
@@ -51,7 +52,8 @@ static void on_vm_event(void *user, enum vmm_event event, const char *detail)
     agent_close(s->agent);
     if (atomic_load(&s->stopping))
         return;
-    log_error("sandbox %s: the VM stopped on its own (%s)", s->id, detail);
+    if (!atomic_load(&s->killed))
+        log_error("sandbox %s: the VM stopped on its own (%s)", s->id, detail);
     if (s->on_death)
         s->on_death(s->user, detail);
 }
@@ -234,8 +236,12 @@ static int boot(struct sandbox *s, const struct config *cfg, const struct pod_an
     _cleanup_free_ char *xml = NULL;
     if (domain_xml_build(&spec, &xml, err) < 0)
         return -1;
+    /* libvirt refuses some bad settings in words that do not name them ("No PCI buses
+     * available" for an unknown machine type): the error says what was asked for. */
     if (start_domain(s, spec.name, xml, err) < 0)
-        return -1;
+        return error_wrap(err, "domain %s (%s, machine type %s)", spec.name,
+                          spec.domain_type ? spec.domain_type : "kvm",
+                          spec.machine_type ? spec.machine_type : "q35");
     log_info("sandbox %s: domain %s started (pid %u)", s->id, spec.name, s->pid);
     /* QEMU holds the taps now: they can move into the pod's namespace. */
     _cleanup_(plumbing_cleanup) struct plumbing plumbing = {
@@ -296,6 +302,14 @@ int sandbox_start(const struct config *cfg, const char *id, const struct pod_ann
     return 0;
 }
 
+struct sandbox *sandbox_of_agent(const char *id, struct agent *agent)
+{
+    struct sandbox *s = xcalloc(1, sizeof(*s));
+    s->id = xstrdup(id);
+    s->agent = agent;
+    return s;
+}
+
 struct agent *sandbox_agent(struct sandbox *s)
 {
     return s->agent;
@@ -323,8 +337,24 @@ void sandbox_stop(struct sandbox *s)
     }
     if (s->domain && vm_helper_destroy(s->helper, s->uri, s->domain, &err) < 0)
         log_error("sandbox %s: %s", s->id, err.msg);
-    pod_net_unplumb_recorded(s->state_dir);
+    if (s->state_dir)
+        pod_net_unplumb_recorded(s->state_dir);
     agent_close(s->agent);
+}
+
+int sandbox_kill(struct sandbox *s, const char *why, struct error *err)
+{
+    if (atomic_load(&s->stopping) || atomic_load(&s->dead))
+        return 0;
+    log_warn("sandbox %s: %s: destroying the VM", s->id, why);
+    atomic_store(&s->killed, true);
+    if (s->domain && vm_helper_destroy(s->helper, s->uri, s->domain, err) < 0) {
+        atomic_store(&s->killed, false);
+        return error_wrap(err, "sandbox %s", s->id);
+    }
+    /* The QEMU watch reports the same end soon; whichever comes first ends the processes. */
+    on_vm_event(s, VMM_EVENT_STOPPED, "destroyed");
+    return 0;
 }
 
 void sandbox_free(struct sandbox *s)
@@ -335,7 +365,7 @@ void sandbox_free(struct sandbox *s)
     qemu_watch_stop(s->watch);
     agent_free(s->agent);
     _cleanup_(error_clear) struct error err = ERROR_INIT;
-    if (fs_remove_tree(s->state_dir, &err) < 0)
+    if (s->state_dir && fs_remove_tree(s->state_dir, &err) < 0)
         log_warn("sandbox %s: %s", s->id, err.msg);
     free(s->state_dir);
     free(s->helper);

@@ -39,6 +39,11 @@ int sandbox_start(const struct config *cfg, const char *id, const struct pod_ann
                   const struct sandbox_guest *guest, sandbox_death_fn on_death, void *user,
                   struct sandbox **out, struct error *err);
 
+/* A sandbox without a VM around an agent already connected, which it takes: for tests of the
+ * task service against a fake agent (tests/common/fake-agent.h). sandbox_stop sends it
+ * DestroySandbox and closes it; there is no domain, network or state directory to undo. */
+struct sandbox *sandbox_of_agent(const char *id, struct agent *agent);
+
 /* The agent of a started sandbox; valid until sandbox_free. */
 struct agent *sandbox_agent(struct sandbox *s);
 /* The hypervisor's host PID (what containerd is told as every task's pid), or 0. */
@@ -48,6 +53,11 @@ const char *sandbox_id(const struct sandbox *s);
 /* DestroySandbox in the guest (bounded), then the domain is destroyed and the agent closed.
  * Idempotent; safe after the VM died on its own. */
 void sandbox_stop(struct sandbox *s);
+
+/* For an agent that stopped answering: destroys the domain without a word to the agent, and
+ * the death callback has run (every process ended, as when the VM dies) by the time this
+ * returns 0. `why` goes to the log. A VM already dead or being stopped is success. */
+int sandbox_kill(struct sandbox *s, const char *why, struct error *err);
 
 /* Stops if needed, removes the state dir, frees. NULL is fine. Do not call it while holding a
  * lock the death callback takes (it waits for a callback in flight). */

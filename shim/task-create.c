@@ -265,7 +265,8 @@ static int create_container(struct pod *pod, struct task *t,
         size_t n = 1 + files.n_storages;
         _cleanup_free_ Grpc__Storage **storages = xcalloc(n, sizeof(*storages));
         storages[0] = image;
-        memcpy(storages + 1, files.storages, files.n_storages * sizeof(*storages));
+        if (files.n_storages) /* none planned: files.storages is NULL, which memcpy must not get */
+            memcpy(storages + 1, files.storages, files.n_storages * sizeof(*storages));
         Grpc__CreateContainerRequest creq = GRPC__CREATE_CONTAINER_REQUEST__INIT;
         creq.container_id = t->id;
         creq.exec_id = t->id;

@@ -214,7 +214,8 @@ static int do_kill(struct pod *pod, const Containerd__Task__V2__KillRequest *req
                       *p->exec_id ? p->exec_id : t->id);
     else if (pod->vm_dead || !pod->sandbox)
         r = error_set(err, GRPC_NOT_FOUND, "task %s: the pod's VM is gone", t->id);
-    struct agent *agent = r == 0 ? sandbox_agent(pod->sandbox) : NULL;
+    struct sandbox *sandbox = r == 0 ? pod->sandbox : NULL;
+    struct agent *agent = sandbox ? sandbox_agent(sandbox) : NULL;
     bool never_started = !p->started && !p->starting;
     pthread_mutex_unlock(&pod->lock);
     if (r == 0 && never_started && *p->exec_id) {
@@ -235,6 +236,19 @@ static int do_kill(struct pod *pod, const Containerd__Task__V2__KillRequest *req
             } else {
                 error_set(err, GRPC_NOT_FOUND, "process %s already finished",
                           *p->exec_id ? p->exec_id : t->id);
+            }
+        } else if (r < 0 && err->code == GRPC_DEADLINE_EXCEEDED && req->signal == SIGKILL &&
+                   !*p->exec_id) {
+            /* The agent did not answer within request_timeout: nothing ends the container in
+             * the guest now, and containerd and the kubelet would retry this kill for ever
+             * while the VM runs. The VM goes instead, and every process of the pod with it, as
+             * Kata's sandbox monitor ends a sandbox whose agent stopped answering. */
+            _cleanup_(error_clear) struct error kerr = ERROR_INIT;
+            if (sandbox_kill(sandbox, err->msg, &kerr) == 0) {
+                error_clear(err);
+                r = 0;
+            } else {
+                log_error("task %s: %s", t->id, kerr.msg);
             }
         }
         if (r == 0 && never_started) {

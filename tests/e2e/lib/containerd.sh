@@ -8,6 +8,7 @@
 #   e2e_containerd_start [SHIM_DIR]        # SHIM_DIR goes first in containerd's (so shims') PATH
 #   e2e_ctr SECONDS images ls              # ctr against it, in $E2E_CTD_NS, under `timeout`
 #   e2e_task_status ID / e2e_wait_status ID STATUS SECONDS [PID]   # `ctr task ls` status
+#   e2e_containerd_restart                 # the daemon only, stopped and started again (shims live on)
 #   e2e_containerd_stop                    # tasks and containers removed, then the daemon; twice is fine
 #
 # After e2e_containerd_start: E2E_CTD_DIR (the daemon's dir), E2E_CTD_ADDRESS (gRPC socket),
@@ -27,6 +28,7 @@ E2E_CTD_ADDRESS=
 E2E_CTD_STATE=
 E2E_CTD_LOG=
 E2E_CTD_PID=
+E2E_CTD_PATH=             # containerd's PATH (the shim dir first)
 E2E_CTD_NEW_RUN_DIRS=()   # dirs under /run/containerd that did not exist before start
 
 e2e_containerd_install() {
@@ -101,12 +103,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
 [plugins."io.containerd.internal.v1.opt"]
   path = "$E2E_CTD_DIR/opt"
 EOF
-    local path=$PATH
-    [ -z "$shim_dir" ] || path=$shim_dir:$PATH
+    E2E_CTD_PATH=$PATH
+    [ -z "$shim_dir" ] || E2E_CTD_PATH=$shim_dir:$PATH
+    : >"$E2E_CTD_LOG"
+    e2e_containerd_launch
+}
+
+# Starts containerd with the config e2e_containerd_start wrote, its log appended to E2E_CTD_LOG,
+# and waits until it answers (30 s at most).
+e2e_containerd_launch() {
+    local i
     # Its own session, so a ^C in the test's terminal reaches it only through stop. setsid forks
     # when it leads a process group (job control on), so the PID is looked up by the config path.
-    PATH=$path setsid containerd --config "$E2E_CTD_DIR/config.toml" --log-level debug \
-        </dev/null >"$E2E_CTD_LOG" 2>&1 &
+    PATH=$E2E_CTD_PATH setsid containerd --config "$E2E_CTD_DIR/config.toml" --log-level debug \
+        </dev/null >>"$E2E_CTD_LOG" 2>&1 &
     local bg=$!
     for ((i = 0; i < 300; i++)); do
         [ -n "$E2E_CTD_PID" ] || E2E_CTD_PID=$(e2e_containerd_find_pid)
@@ -127,6 +137,19 @@ EOF
     e2e_log "containerd does not answer on $E2E_CTD_ADDRESS after 30 s; its log ends:"
     tail -n 20 "$E2E_CTD_LOG" >&2
     return 1
+}
+
+# Stops the daemon alone (SIGTERM, SIGKILL after 10 s), as a containerd upgrade or crash would,
+# and starts it again with the same config, root, state and PATH: the shims live on, and
+# containerd finds its tasks again through them. Its log goes on in the same file.
+e2e_containerd_restart() {
+    if [ -z "$E2E_CTD_PID" ]; then
+        e2e_log "e2e_containerd_restart: containerd was not started"
+        return 1
+    fi
+    e2e_stop_pid containerd "$E2E_CTD_PID"
+    E2E_CTD_PID=
+    e2e_containerd_launch
 }
 
 # Kills and deletes every task (exec'd processes go with them) and removes every container in

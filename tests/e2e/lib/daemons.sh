@@ -6,6 +6,7 @@
 #   . tests/e2e/lib/daemons.sh
 #   e2e_install_packages            # apt-get install what is missing (CI machines are fresh)
 #   e2e_start_daemons               # virtlogd, libvirtd; waits until qemu:///system answers
+#   e2e_restart_daemon libvirtd     # one e2e_start_daemons started: stopped, started again
 #   ...
 #   e2e_stop_daemons                # only those e2e_start_daemons started; safe to call twice
 #
@@ -107,6 +108,36 @@ e2e_start_daemons() {
         sleep 0.1
     done
     e2e_log "libvirtd does not answer on $E2E_LIBVIRT_URI after 30 s"
+    return 1
+}
+
+# e2e_restart_daemon NAME: stops a daemon that e2e_start_daemons started (SIGTERM, SIGKILL after
+# 10 s) and starts it again; for libvirtd, waits until E2E_LIBVIRT_URI answers. Returns 2 and
+# does nothing when this shell did not start NAME: someone else's daemon is left alone.
+e2e_restart_daemon() {
+    local name=$1 i last entry pid=
+    for ((i = 0; i < ${#E2E_STARTED_DAEMONS[@]}; i++)); do
+        entry=${E2E_STARTED_DAEMONS[$i]}
+        if [ "${entry%%:*}" = "$name" ]; then
+            pid=${entry#*:}
+            break
+        fi
+    done
+    [ -n "$pid" ] || return 2
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && e2e_stop_pid "$name" "$pid"
+    e2e_start_daemon "$name" || return 1
+    # The new entry takes the old one's place, so that e2e_stop_daemons keeps its order.
+    last=$((${#E2E_STARTED_DAEMONS[@]} - 1))
+    if [ "$last" != "$i" ]; then
+        E2E_STARTED_DAEMONS[i]=${E2E_STARTED_DAEMONS[last]}
+        unset "E2E_STARTED_DAEMONS[last]"
+    fi
+    [ "$name" = libvirtd ] || return 0
+    for ((i = 0; i < 300; i++)); do
+        virsh -q -c "$E2E_LIBVIRT_URI" version >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    e2e_log "libvirtd does not answer on $E2E_LIBVIRT_URI 30 s after its restart"
     return 1
 }
 
