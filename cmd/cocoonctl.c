@@ -3,6 +3,8 @@
  *   cocoonctl render        the libvirt domain XML for a config, sandbox id and annotations
  *   cocoonctl config dump   the effective configuration, drop-ins applied
  *   cocoonctl initdata      init-data digests and reference values, the annotation, a check
+ *   cocoonctl install       cocoon's runtimes registered in containerd's config
+ *   cocoonctl check         is this node ready for pods with a configuration
  *
  * Errors go to stderr as "cocoonctl: <message>" with exit status 1; usage errors exit 2. */
 #include <errno.h>
@@ -17,9 +19,11 @@
 #include "annotations/initdata-ref.h"
 #include "annotations/initdata.h"
 #include "annotations/overrides.h"
+#include "cmd/cocoonctl-node.h"
 #include "lib/cleanup.h"
 #include "lib/error.h"
 #include "lib/xalloc.h"
+#include "node/containerd-install.h"
 #include "shim/config.h"
 #include "shim/sandbox-vm.h"
 #include "vmm/domain-xml.h"
@@ -63,10 +67,31 @@ static const char usage_text[] =
     "        --config FILE (all three): check against that configuration's init-data\n"
     "        limits, [runtime] initdata_annotation_limit_kib and initdata_document_limit_kib,\n"
     "        as the shim on that node would; without it, the defaults (256 and 1024 KiB).\n"
+    "  install containerd [--config PATH] [--dry-run] [--config-version 2|3]\n"
+    "                     [--cocoon-dir DIR]\n"
+    "        Register the runtimes cocoon-snp, cocoon-tdx and cocoon-dev in containerd's\n"
+    "        config (default " CTD_DEFAULT_CONFIG "), ConfigPath DIR/cocoon-<x>.toml\n"
+    "        (DIR defaults to " COCOON_SYSCONF_DIR "). Config version 2 (containerd 1.6/1.7)\n"
+    "        and 3 (2.x) are read from the file; a missing file is written for the version\n"
+    "        --config-version names, else for the containerd in PATH. Missing runtimes are\n"
+    "        appended as new tables after a backup (PATH.cocoon-backup-<time>); nothing else\n"
+    "        in the file changes. A file that is not valid TOML, has version 1, or has a\n"
+    "        cocoon runtime with other values is left unchanged, with what to do. A second\n"
+    "        run changes nothing. --dry-run prints the change as a unified diff.\n"
+    "  check [--config FILE] [--containerd-config PATH] [--json]\n"
+    "        Check that this node can run pods with that configuration: it loads, the\n"
+    "        kernel/initrd/image/firmware it names are readable files, /dev/kvm and\n"
+    "        /dev/vhost-vsock when it needs them, libvirt answers at its uri and (for\n"
+    "        tee snp or tdx) lists the TEE in its domain capabilities, the shim is in PATH,\n"
+    "        and containerd's config (default " CTD_DEFAULT_CONFIG ") registers a\n"
+    "        runtime whose ConfigPath is this configuration. Lists every check; exit 1 if\n"
+    "        one failed, each failure with what to do. --json prints {\"ok\", \"checks\":\n"
+    "        [{\"name\", \"ok\", \"detail\", \"remedy\"}]}.\n"
     "  version\n"
     "        Print the version.\n"
     "\n"
-    "render and config dump: --config defaults to $" CONFIG_ENV ", else " CONFIG_DEFAULT_PATH ".\n"
+    "render, config dump and check: --config defaults to $" CONFIG_ENV ", else " CONFIG_DEFAULT_PATH
+    ".\n"
     "Exit status: 0 success, 1 error (or a mismatch for initdata verify), 2 usage error.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -560,5 +585,14 @@ int main(int argc, char *argv[])
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(cmd, "initdata") == 0)
         return cmd_initdata(argc - 1, argv + 1);
+    if (strcmp(cmd, "install") == 0 || strcmp(cmd, "check") == 0) {
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                fputs(usage_text, stdout);
+                return finish_stdout();
+            }
+        return cmd[0] == 'i' ? cocoonctl_install(argc - 1, argv + 1)
+                             : cocoonctl_check(argc - 1, argv + 1);
+    }
     return usage_error("unknown command \"%s\"", cmd);
 }

@@ -16,6 +16,6 @@ while IFS= read -r -d '' f; do
         clang-format --dry-run "$f" 2>&1 | head -n 12
         bad=$((bad + 1))
     fi
-done < <(find annotations cmd lib shim ttrpc vmm tests -name '*.[ch]' -print0 | sort -z)
+done < <(find annotations cmd lib node shim ttrpc vmm tests -name '*.[ch]' -print0 | sort -z)
 echo "check-format: $n files, $bad not formatted"
 [ "$n" -gt 0 ] && [ "$bad" -eq 0 ]
