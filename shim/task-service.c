@@ -147,22 +147,30 @@ static int do_wait(struct pod *pod, const Containerd__Task__V2__WaitRequest *req
 {
     int r = 0;
     pthread_mutex_lock(&pod->lock);
-    for (;;) {
-        /* Looked up again after every wake-up: Delete may have removed it meanwhile. */
-        struct task *t = pod_find_task(pod, req->id, err);
-        struct process *p = t ? task_find_process(t, req->exec_id, err) : NULL;
-        if (!p) {
-            r = -1;
-            break;
-        }
-        if (p->exited) {
-            resp->exit_status = p->exit_status;
-            *at = to_timestamp(&p->exited_at);
-            resp->exited_at = at;
-            break;
-        }
-        pthread_cond_wait(&pod->cond, &pod->lock);
+    struct task *t = pod_find_task(pod, req->id, err);
+    struct process *p = t ? task_find_process(t, req->exec_id, err) : NULL;
+    if (!p) {
+        pthread_mutex_unlock(&pod->lock);
+        return -1;
     }
+    /* Held, not looked up again after a wake-up: the Delete that follows an exit (ctr and the
+     * CRI send it as soon as TaskExit arrives) must not turn the exit this Wait is for into
+     * NOT_FOUND. Delete waits for us (wait_unused, delete_exec); a task deleted before it exited
+     * (created, never started) ends the wait. */
+    t->users++;
+    p->waits++;
+    while (!p->exited && !t->deleting)
+        pthread_cond_wait(&pod->cond, &pod->lock);
+    if (p->exited) {
+        resp->exit_status = p->exit_status;
+        *at = to_timestamp(&p->exited_at);
+        resp->exited_at = at;
+    } else {
+        r = error_set(err, GRPC_NOT_FOUND, "task %s was deleted before it exited", t->id);
+    }
+    p->waits--;
+    t->users--;
+    pthread_cond_broadcast(&pod->cond);
     pthread_mutex_unlock(&pod->lock);
     return r;
 }
@@ -400,6 +408,8 @@ static int delete_exec(struct pod *pod, struct task *t, const char *exec_id,
         }
     if (!p->exited)
         process_set_exited(pod, p, 0);
+    while (p->waits > 0) /* they have seen it exited and leave at once */
+        pthread_cond_wait(&pod->cond, &pod->lock);
     resp->pid = pod_pid(pod);
     resp->exit_status = p->exit_status;
     *at = to_timestamp(&p->exited_at);
@@ -431,6 +441,7 @@ static int do_delete(struct pod *pod, const Containerd__Task__V2__DeleteRequest 
         return error_set(err, GRPC_FAILED_PRECONDITION, "task %s is still running", t->id);
     }
     t->deleting = true;
+    pthread_cond_broadcast(&pod->cond); /* a Wait on a task that never ran gives up */
     wait_unused(pod, t);
     bool vm_up = pod->sandbox && !pod->vm_dead;
     struct agent *agent = vm_up ? sandbox_agent(pod->sandbox) : NULL;

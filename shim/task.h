@@ -47,6 +47,7 @@ struct process {
     uint32_t exit_status;
     struct timespec exited_at; /* CLOCK_REALTIME; zero until exited */
     bool exited;
+    unsigned waits;       /* Wait handlers holding it: an exec's Delete frees it after them */
     struct process *next; /* the task's execs */
 };
 
