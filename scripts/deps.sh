@@ -5,6 +5,10 @@
 COCOON_BUILD_DEPS=(meson ninja-build pkg-config gcc libprotobuf-c-dev protobuf-c-compiler
     libjansson-dev uuid-dev libssl-dev check libvirt-dev libxml2-dev zlib1g-dev libxml2-utils
     busybox-static clang-format)
+# libFuzzer (clang's fuzzer and sanitizer runtimes) for the short fuzzing runs (tests/fuzz).
+COCOON_FUZZ_DEPS=(clang libclang-rt-14-dev)
+# valgrind's memcheck over the unit tests (meson test --setup valgrind).
+COCOON_VALGRIND_DEPS=(valgrind)
 # Real ttrpc peers for the interop tests and benchmarks (Go's containerd/ttrpc).
 COCOON_INTEROP_DEPS=(golang-go golang-github-containerd-ttrpc-dev golang-github-gogo-protobuf-dev)
 

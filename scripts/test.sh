@@ -1,11 +1,18 @@
 #!/bin/bash
-# Runs every test suite: a -Werror build with all suites (unit, interop, fuzz corpus replay,
-# and e2e once it exists), then an ASan+UBSan build with the unit and fuzz suites.
+# Runs every test suite:
+#   build       -Werror: every suite (format, unit, interop, fuzz corpus replay, e2e), then the
+#               unit tests again under valgrind's memcheck (meson test --setup valgrind);
+#   build-asan  ASan+UBSan: unit and fuzz replay, and the e2e suites with the sanitized shim
+#               (one containerd version each: the release build covers all three), whose
+#               sanitizer reports fail them (tests/e2e/lib/sanitizer.sh);
+#   build-fuzz  clang's libFuzzer (ASan+UBSan): each target fuzzed for FUZZ_SECONDS (default 20;
+#               suite fuzz-run, tests/fuzz/README.md).
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 . scripts/deps.sh
-install_deps "${COCOON_BUILD_DEPS[@]}" "${COCOON_INTEROP_DEPS[@]}" || exit 1
+install_deps "${COCOON_BUILD_DEPS[@]}" "${COCOON_INTEROP_DEPS[@]}" "${COCOON_FUZZ_DEPS[@]}" \
+    "${COCOON_VALGRIND_DEPS[@]}" || exit 1
 
 passed=0 failed=0 skipped=0 broken=0
 
@@ -43,9 +50,13 @@ run_build() {
     rm -f "$log"
 }
 
+asan="-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"
 run_build build "-Dwerror=true" ""
-run_build build-asan "-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false" \
-    "--suite unit --suite fuzz"
+run_build build "" "--setup valgrind --suite unit"
+run_build build-asan "$asan" "--suite unit --suite fuzz"
+run_build build-asan "$asan" "shim-1.6 confidential cri-2.1"
+CC=clang run_build build-fuzz "-Dlibfuzzer=true -Db_sanitize=address,undefined -Db_lundef=false" \
+    "--suite fuzz-run"
 
 failed=$((failed + broken))
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
