@@ -30,78 +30,21 @@ set -uo pipefail
 
 {
 
-if [ $# -ne 6 ]; then
-    echo "usage: $0 VERSION SHIM VMLINUX INITRAMFS CONFIGS_DIR CACHE_DIR" >&2
-    exit 2
-fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_LIB=$HERE/../e2e/lib
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/proc.sh
-. "$E2E_LIB/proc.sh"
+# shellcheck source-path=SCRIPTDIR source=../e2e/lib/cri-bench.sh
+. "$E2E_LIB/cri-bench.sh"
 exec </dev/null
-
-if [ "$(id -u)" != 0 ]; then
-    echo "overhead benchmark: SKIP, needs root (containerd, libvirtd, QEMU)"
-    exit 77
-fi
-
-# A session of its own (meson's SIGKILL must not cut the cleanup short), one e2e run at a time.
-e2e_own_session "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
-
-WANT_VERSION=$1
-SHIM=$(realpath -m "$2")
-VMLINUX=$(realpath -m "$3")
-INITRAMFS=$(realpath -m "$4")
-CONFIGS_DIR=$(realpath -m "$5")
-CACHE_DIR=$(realpath -m "$6")
+cri_bench_begin "overhead benchmark" "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
 IDLE=${BENCH_IDLE_SECONDS:-60}
 SETTLE=${BENCH_SETTLE_SECONDS:-15}
 
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/daemons.sh
-. "$E2E_LIB/daemons.sh"
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/registry.sh
-. "$E2E_LIB/registry.sh"
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/cocoon.sh
-. "$E2E_LIB/cocoon.sh"
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/cri-containerd.sh
-. "$E2E_LIB/cri-containerd.sh"
-
 T_POD=240
-PODS=()
 
-E2E_TMPDIR=$(mktemp -d /tmp/cocoon-overhead-XXXXXX)
-chmod 0755 "$E2E_TMPDIR" # QEMU (libvirt-qemu) binds sockets under state_dir
-T=$E2E_TMPDIR
-OUT=$T/out
-COCOON_DIR=$T/cocoon
-STATE_DIR=$T/s # short: QEMU binds <state_dir>/<64-char pod id>/agent.sock
-mkdir -p "$OUT"
+cri_bench_tmpdir overhead
 
 log() { echo "overhead: $*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
-
-# shellcheck disable=SC2317 # run by the trap
-cleanup() {
-    local rc=$? pod
-    set +e
-    trap - INT TERM
-    if [ "$rc" != 0 ] && [ -s "${CRI_CTD_LOG:-}" ]; then
-        echo "--- containerd log, warnings and errors:" >&2
-        grep -E 'level=(warning|error|fatal)' "$CRI_CTD_LOG" | tail -n 20 | cut -c1-400 >&2
-    fi
-    cri_containerd_stop >/dev/null 2>&1
-    for pod in "${PODS[@]}"; do
-        e2e_destroy_domains "cocoon-$pod"
-        rm -f /var/log/libvirt/qemu/cocoon-"$pod".log
-    done
-    e2e_registry_stop
-    e2e_stop_daemons
-    rm -rf --one-file-system "$T"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # --- what is read from /proc ---
 
@@ -182,25 +125,7 @@ round_up() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%d", int((m + s - 1) / s) 
 
 # --- setup ---
 
-e2e_install_packages >&2
-e2e_registry_install >&2
-cri_install >&2 && cri_prepare "$WANT_VERSION" "$CACHE_DIR" >&2 ||
-    fail "prepare containerd $WANT_VERSION, the CRI api and the images in $CACHE_DIR"
-e2e_start_daemons >&2 || fail "virtlogd and libvirtd start"
-e2e_registry_start "$T/registry" 5000 >&2 || fail "docker-registry starts"
-IMAGE=$E2E_REG_ADDR/busybox-local:latest
-mkdir -p "$T/oci" && tar -xf "$CRI_BUSYBOX_TAR" -C "$T/oci" &&
-    e2e_registry_push "$T/oci:latest" busybox-local:latest >"$OUT/push" 2>&1 ||
-    fail "push the busybox image to $E2E_REG_ADDR"
-# Not --debug: the shim's debug log would be part of what is measured.
-e2e_cocoon_config "$COCOON_DIR" "$CONFIGS_DIR" "$VMLINUX" "$INITRAMFS" "$STATE_DIR" overhead ||
-    fail "write cocoon's configuration in $COCOON_DIR"
-if cri_is_v2; then snippet=$CONFIGS_DIR/containerd2-cocoon.toml; else snippet=$CONFIGS_DIR/containerd-cocoon.toml; fi
-EXTRA=$(sed "s|ConfigPath = \"/etc/cocoon/cocoon-dev.toml\"|ConfigPath = \"$COCOON_DIR/cocoon.toml\"|" "$snippet")
-cri_containerd_start "$T/ctd" "$EXTRA" "$(dirname "$SHIM")" >&2 ||
-    fail "containerd $WANT_VERSION starts with CRI and cocoon's runtimes"
-# The CRI resolves the image in containerd's store before the shim pulls it in the guest.
-cri_ctr 60 images tag "$CRI_BUSYBOX_IMAGE" "$IMAGE" >/dev/null || fail "tag the image as $IMAGE"
+cri_bench_setup overhead
 
 LIBVIRTD_BEFORE=$(daemon_pss libvirtd)
 VIRTLOGD_BEFORE=$(daemon_pss virtlogd)

@@ -56,14 +56,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export E2E_CTD_NS=cocoon-bench
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/daemons.sh
-. "$E2E_LIB/daemons.sh"
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/containerd.sh
-. "$E2E_LIB/containerd.sh"
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/registry.sh
-. "$E2E_LIB/registry.sh"
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib/cocoon.sh
-. "$E2E_LIB/cocoon.sh"
+# shellcheck source-path=SCRIPTDIR source=../e2e/lib/ctr-run.sh
+. "$E2E_LIB/ctr-run.sh"
 
 RUNTIME=io.containerd.cocoon.v2
 RUNC_SHIM=/usr/bin/containerd-shim-runc-v2
@@ -77,18 +71,8 @@ IDS=()                          # container ids run through containerd
 START_BUNDLES=()                # bundles of the `start` runs: "shim-kind:dir:id"
 START_FDS=()                    # reader ends held on their log FIFOs
 
-E2E_TMPDIR=$(mktemp -d /tmp/cocoon-bench-shim-XXXXXX)
-chmod 0755 "$E2E_TMPDIR"        # QEMU (libvirt-qemu) binds sockets under state_dir
-export E2E_TMPDIR
-FIFO_DIR=$E2E_TMPDIR/fifo
-OUT=$E2E_TMPDIR/out
-COCOON_DIR=$E2E_TMPDIR/cocoon
-COCOON_CFG=$COCOON_DIR/cocoon.toml
-STATE_DIR=$E2E_TMPDIR/cocoon-state
-mkdir -p "$FIFO_DIR" "$OUT" "$COCOON_DIR/config.d" "$STATE_DIR" "$E2E_TMPDIR/start"
-chmod 0755 "$STATE_DIR"
-[ -n "$CACHE_DIR" ] || CACHE_DIR=$E2E_TMPDIR
-mkdir -p "$CACHE_DIR"
+e2e_run_dirs bench-shim
+mkdir -p "$E2E_TMPDIR/start" "$CACHE_DIR"
 
 log() { echo "bench: $*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
@@ -125,7 +109,7 @@ start_cleanup() { # KIND DIR ID
 
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
-    local rc=$? entry kind rest id fd f
+    local rc=$? entry kind rest id fd
     set +e
     exec 1>&"$OUT_FD" 2>&"$ERR_FD"
     trap - INT TERM
@@ -138,38 +122,8 @@ cleanup() {
     for fd in "${START_FDS[@]}"; do
         exec {fd}<&-
     done
-    e2e_containerd_clean_ns >/dev/null 2>&1
-    e2e_destroy_domains "cocoon-$P"
-    e2e_containerd_stop
-    e2e_registry_stop
-    e2e_destroy_domains "cocoon-$P"
-    for id in "${IDS[@]}"; do
-        rm -f "$(e2e_containerd_shim_socket "$id")"
-    done
-    for f in /var/log/libvirt/qemu/cocoon-"$P"*.log; do
-        [ -e "$f" ] || continue
-        if [ "$rc" != 0 ]; then
-            echo "--- $f:" >&2
-            tail -n 20 "$f" >&2
-        fi
-        rm -f "$f"
-    done
-    if [ "$rc" != 0 ] && [ -n "$E2E_CTD_LOG" ] && [ -s "$E2E_CTD_LOG" ]; then
-        echo "--- containerd log, warnings and errors:" >&2
-        grep -E 'level=(warning|error|fatal)' "$E2E_CTD_LOG" | tail -n 20 | cut -c1-400 >&2
-    fi
-    while read -r f; do
-        umount -l "$f"
-    done < <(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
-    rm -rf "$E2E_TMPDIR"
-    e2e_stop_daemons
-    for f in /proc/[0-9]*; do
-        case "$(tr '\0' ' ' 2>/dev/null <"$f/cmdline")" in
-            *qemu-system*"guest=cocoon-$P"*)
-                e2e_log "killing leftover QEMU pid ${f#/proc/}"
-                kill -KILL "${f#/proc/}" 2>/dev/null ;;
-        esac
-    done
+    # No check shows the logs: a failed run shows the QEMU logs and containerd's warnings here.
+    e2e_run_cleanup --qemu-logs --ctd-warnings "$rc" "$P" "${IDS[@]}"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -190,7 +144,8 @@ remove_container() {
     return 0
 }
 
-# ctr run: run_ctr KIND SECONDS [RUN OPTIONS] IMAGE ID ARGS...
+# ctr run: run_ctr KIND SECONDS [RUN OPTIONS] IMAGE ID ARGS... (in place of lib/ctr-run.sh's
+# run_ctr: this script uses none of that file's functions that call it.)
 run_ctr() {
     local kind=$1 secs=$2
     shift 2

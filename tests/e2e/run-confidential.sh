@@ -40,20 +40,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # ctr passes its stdin on to the container.
 exec </dev/null
 E2E_CTD_NS=cocoon-e2e-conf
-# shellcheck source-path=SCRIPTDIR source=lib/daemons.sh
-. "$HERE/lib/daemons.sh"
-# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
-. "$HERE/lib/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/ctr-run.sh
+. "$HERE/lib/ctr-run.sh"
 if [ "$(id -u)" = 0 ]; then
     # The checks run in a session of their own: meson's SIGKILL must not cut the cleanup short.
     e2e_own_session "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
 fi
-# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
-. "$HERE/lib/registry.sh"
-# shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
-. "$HERE/lib/cocoon.sh"
-# shellcheck source-path=SCRIPTDIR source=lib/sanitizer.sh
-. "$HERE/lib/sanitizer.sh"
 
 if [ "$(id -u)" != 0 ]; then
     echo "1..0 # SKIP needs root (containerd, libvirtd, QEMU)"
@@ -76,70 +68,22 @@ ANN_INITDATA=$ANN_HV.cc_init_data
 ANN_POLICY=io.katacontainers.config.agent.policy
 ANN_IMAGE=io.kubernetes.cri.image-name
 
-# QEMU runs as libvirt-qemu and binds the agent socket and console log under state_dir: every
-# dir on the way must be 0755.
 NETNS=cocoon-e2e-conf-$$ # a network namespace of the run, for the refused pod
-E2E_TMPDIR=$(mktemp -d /tmp/cocoon-e2e-conf-XXXXXX)
-chmod 0755 "$E2E_TMPDIR"
-export E2E_TMPDIR
-FIFO_DIR=$E2E_TMPDIR/fifo
-OUT=$E2E_TMPDIR/out
-COCOON_DIR=$E2E_TMPDIR/cocoon
-COCOON_CFG=$COCOON_DIR/cocoon.toml
+e2e_run_dirs e2e-conf
 FW_DIR=$E2E_TMPDIR/cocoon-fw        # the same plus "firmware" in enable_annotations
 FW_CFG=$FW_DIR/cocoon.toml
-STATE_DIR=$E2E_TMPDIR/cocoon-state
-mkdir -p "$FIFO_DIR" "$OUT" "$COCOON_DIR/config.d" "$FW_DIR/config.d" "$STATE_DIR"
-chmod 0755 "$STATE_DIR"
-[ -n "$CACHE_DIR" ] || CACHE_DIR=$E2E_TMPDIR
+mkdir -p "$FW_DIR/config.d"
 
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
-    local rc=$? id f pid
+    local rc=$?
     set +e
     trap - INT TERM
     ip netns del "$NETNS" 2>/dev/null
     exec 7>&-
-    # Each is a `timeout`, which passes SIGTERM on to its ctr (and SIGKILL 5 s later).
-    for pid in "${BG[@]}"; do
-        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    done
-    e2e_containerd_clean_ns >/dev/null 2>&1
-    e2e_destroy_domains "cocoon-$P"
-    e2e_containerd_stop
-    # A shim killed while libvirtd was creating its domain: the domain may have come up since.
-    e2e_destroy_domains "cocoon-$P"
-    # A shim killed by e2e_containerd_stop leaves its socket.
-    for id in "${IDS[@]}"; do
-        rm -f "$(e2e_containerd_shim_socket "$id")"
-    done
-    e2e_registry_stop
-    # libvirt keeps each domain's QEMU log: shown when the run failed, then removed.
-    for f in /var/log/libvirt/qemu/cocoon-"$P"*.log; do
-        [ -e "$f" ] || continue
-        if [ "$rc" != 0 ]; then
-            echo "--- $f:" >&2
-            tail -n 20 "$f" >&2
-        fi
-        rm -f "$f"
-    done
-    while read -r f; do
-        umount -l "$f"
-    done < <(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
-    if [ -n "${E2E_KEEP:-}" ]; then
-        e2e_log "E2E_KEEP: the run's files stay in $E2E_TMPDIR"
-    else
-        rm -rf "$E2E_TMPDIR"
-    fi
-    e2e_stop_daemons
-    # libvirtd leaves QEMU running when it exits; none of this run's may outlive it.
-    for f in /proc/[0-9]*; do
-        case "$(tr '\0' ' ' <"$f/cmdline" 2>/dev/null)" in
-            *qemu-system*"guest=cocoon-$P"*)
-                e2e_log "killing leftover QEMU pid ${f#/proc/}"
-                kill -KILL "${f#/proc/}" 2>/dev/null ;;
-        esac
-    done
+    e2e_stop_bg "$E2E_FG" "${BG[@]}"
+    # libvirt's QEMU logs are shown when the run failed; E2E_KEEP keeps the run's files.
+    e2e_run_cleanup --keep --qemu-logs "$rc" "$P" "${IDS[@]}"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -149,25 +93,6 @@ trap 'exit 130' INT TERM
 
 # shellcheck source-path=SCRIPTDIR source=lib/tap.sh
 . "$HERE/lib/tap.sh"
-
-# diag_logs ID [POD]: containerd's log since `begin` (the shims' stderr is in it) about ID or at
-# warning level and above, the VM's console and libvirt's QEMU log.
-diag_logs() {
-    local id=$1 pod=${2:-$1}
-    diag "--- containerd log since the check began, lines about $id or warnings:"
-    tail -n +"$((CTD_MARK + 1))" "$E2E_CTD_LOG" 2>/dev/null |
-        grep -E -e "$id" -e 'level=(warning|error|fatal)' | tail -n 25 | cut -c1-400 | sed 's/^/#   /'
-    diag_file "console $STATE_DIR/$pod/console.log" "$STATE_DIR/$pod/console.log"
-    diag_file "/var/log/libvirt/qemu/cocoon-$pod.log" "/var/log/libvirt/qemu/cocoon-$pod.log" 10
-}
-
-rc_text() {
-    case $1 in
-        124) echo "124 (timed out)" ;;
-        137) echo "137 (killed: SIGKILL, or timed out and killed)" ;;
-        *) echo "$1" ;;
-    esac
-}
 
 # --- ctr and VM helpers ---
 
@@ -181,33 +106,8 @@ cocoon_run() {
     timeout -k 5 "$secs" "${CTR_RUN[@]}" --runtime-config-path "${RUN_CFG:-$COCOON_CFG}" "$@"
 }
 
-# Removes the containers through the shim, as containerd's users do: kill, delete, remove.
-remove_containers() {
-    local id
-    for id in "$@"; do
-        [ -n "$(e2e_task_status "$id")" ] || continue
-        e2e_ctr "$T_CMD" task kill -a -s SIGKILL "$id" >/dev/null 2>&1
-        e2e_wait_status "$id" STOPPED 30
-        e2e_ctr "$T_CMD" task delete "$id" >/dev/null 2>&1
-    done
-    for id in "$@"; do
-        e2e_ctr "$T_CMD" containers delete "$id" >/dev/null 2>&1
-    done
-    return 0
-}
-
 domain_exists() {
     virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep -qx "cocoon-$1"
-}
-
-# expect_file FILE EXPECTED: compares FILE's bytes with EXPECTED (printf %s); diag on mismatch.
-expect_file() {
-    if cmp -s "$1" <(printf '%s' "$2"); then
-        return 0
-    fi
-    diag "expected output: $(printf '%s' "$2" | od -An -c | tr -s ' ' | head -c 200)" \
-         "got:             $(od -An -c "$1" | tr -s ' ' | tr -d '\n' | head -c 200)"
-    return 1
 }
 
 # --- setup ---
@@ -224,20 +124,7 @@ for f in "$SHIM" "$COCOONCTL" "$VMLINUX" "$INITRAMFS" "$CONFIGS_DIR/cocoon-dev.t
          "$CONFIGS_DIR/cocoon-snp.toml"; do
     [ -e "$f" ] || { echo "Bail out! $f does not exist"; exit 1; }
 done
-if ! e2e_start_daemons >&2; then
-    echo "Bail out! virtlogd/libvirtd do not start"
-    exit 1
-fi
-e2e_sanitizer_setup "$SHIM" "$E2E_TMPDIR/sanitizer"
-# containerd finds containerd-shim-cocoon-v2 for io.containerd.cocoon.v2 through its PATH.
-if ! e2e_containerd_start "$(dirname "$SHIM")" >&2; then
-    echo "Bail out! containerd does not start (log: ${E2E_CTD_LOG:-none})"
-    exit 1
-fi
-if ! e2e_registry_start "$E2E_TMPDIR/registry" 5000 >&2; then
-    echo "Bail out! docker-registry does not start"
-    exit 1
-fi
+e2e_run_start "$SHIM" || exit 1
 REF=$E2E_REG_ADDR/$REPO:latest
 GUEST_HOST=10.0.2.2:$E2E_REG_PORT   # the registry as the guest addresses it
 TOKEN=cocoon-marker-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
@@ -553,40 +440,18 @@ tap $? "after the refused pod: its namespace holds lo and tun0 only [$links], th
 # --- 5. nothing left behind ---
 
 begin
-# Shims exit once containerd removed their last container; give them a moment.
-for ((i = 0; i < 100; i++)); do
-    [ -z "$(e2e_containerd_shim_pids)" ] && break
-    sleep 0.2
-done
+e2e_wait_shims_gone
 for ((i = 0; i < 50; i++)); do
     virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep -q "^cocoon-$P" || break
     sleep 0.2
 done
-doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep "^cocoon-$P" || true)
-tap "$([ -z "$doms" ]; echo $?)" "after: no domain cocoon-$P* left"
-[ -z "$doms" ] || diag "domains: $(echo "$doms" | tr '\n' ' ')"
+e2e_after_domains "$P"
 others=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep '^cocoon-' | grep -v "^cocoon-$P" || true)
 [ -z "$others" ] || diag "(other runs' domains, not this test's: $(echo "$others" | tr '\n' ' '))"
-
-pids=$(e2e_containerd_shim_pids)
-tap "$([ -z "$pids" ]; echo $?)" "after: no containerd-shim-cocoon-v2 of this containerd left"
-for pid in $pids; do diag "pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"; done
-
-left=()
-for id in "${IDS[@]}"; do
-    s=$(e2e_containerd_shim_socket "$id")
-    [ ! -e "$s" ] || left+=("$s ($id)")
-done
-tap "${#left[@]}" "after: no shim socket of these containers left in /run/containerd/s"
-[ ${#left[@]} = 0 ] || diag "${left[@]}"
-
-bundles=$(ls -A "$E2E_CTD_STATE/io.containerd.runtime.v2.task/$E2E_CTD_NS" 2>/dev/null || true)
-tap "$([ -z "$bundles" ]; echo $?)" "after: no bundle left in the test containerd's state dir"
-[ -z "$bundles" ] || diag "bundles: $(echo "$bundles" | tr '\n' ' ')"
-
-state=$(ls -A "$STATE_DIR" 2>/dev/null || true)
-tap "$([ -z "$state" ]; echo $?)" "after: the shim's state_dir is empty"
-[ -z "$state" ] || diag "$(find "$STATE_DIR" -mindepth 1 | head -n 20)"
+e2e_after_shims "after: no containerd-shim-cocoon-v2 of this containerd left"
+e2e_after_sockets "${IDS[@]}"
+e2e_after_bundles
+e2e_after_state
 
 e2e_sanitizer_check
 

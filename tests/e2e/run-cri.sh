@@ -566,11 +566,15 @@ tap $? "StopPodSandbox, RemovePodSandbox of pod B with its container running"
 
 begin
 sleep 1
-doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name | grep -c '^cocoon-')
+# This run's pods only: a domain of another run on the machine is not this run's to judge.
+mine=()
+for p in "${PODS[@]}" "${POD_A:-x}"; do mine+=(-e "^cocoon-$p$"); done
+doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name | grep -c "${mine[@]}")
 shims=$(e2e_pids_with "-address $CRI_CTD_ADDRESS" | wc -l)
 state=$(ls -A "$STATE_DIR")
 [ "$doms" = 0 ] && [ "$shims" = 0 ] && [ -z "$state" ]
 tap $? "nothing left of the pods: $doms domains, $shims shims, state dir [$state]"
+[ "$doms" = 0 ] || diag "domains: $(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name | tr '\n' ' ')"
 
 begin
 cri_containerd_stop >&2

@@ -24,33 +24,12 @@ if [ $# -lt 4 ] || [ $# -gt 7 ]; then
     exit 2
 fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib/daemons.sh
-. "$HERE/lib/daemons.sh"
-# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
-. "$HERE/lib/containerd.sh"
-# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
-. "$HERE/lib/registry.sh"
-# shellcheck source-path=SCRIPTDIR source=lib/cocoon.sh
-. "$HERE/lib/cocoon.sh"
-# shellcheck source-path=SCRIPTDIR source=lib/sanitizer.sh
-. "$HERE/lib/sanitizer.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/ctr-run.sh
+. "$HERE/lib/ctr-run.sh"
 # ctr passes its stdin on to the container: only the stdin check gives it one.
 exec </dev/null
-
-if [ "$(id -u)" != 0 ]; then
-    echo "1..0 # SKIP needs root (containerd, libvirtd, QEMU)"
-    exit 0
-fi
-
-# The checks run in a session of their own: meson's SIGKILL must not cut the cleanup short.
-e2e_own_session "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
-
-SHIM=$(realpath -m "$1")
-VMLINUX=$(realpath -m "$2")
-INITRAMFS=$(realpath -m "$3")
-CONFIGS_DIR=$4
-CACHE_DIR=${5:-}
-COCOONCTL=${6:-}
+# As root only, in a session of its own; SHIM, VMLINUX, ..., COCOONCTL from the arguments.
+e2e_run_begin "$HERE/$(basename "${BASH_SOURCE[0]}")" "$@"
 CTD_VERSION=${7:-1.6}
 
 PLAN=25
@@ -61,140 +40,30 @@ T_RUN=${E2E_CTR_TIMEOUT:-150}   # a ctr command that boots a VM: TCG boot + agen
 T_CMD=60
 P=shim-$$-                      # container ids; the pods' domains are cocoon-$P*
 IDS=()                          # every container id used (their shim sockets are checked)
-FG=                             # the command run_to waits for
 BG=                             # the background `ctr run` of a kill check
 
-# QEMU runs as libvirt-qemu (qemu.conf) and binds the agent socket and console log under
-# state_dir: every dir on the way must be 0755.
-E2E_TMPDIR=$(mktemp -d /tmp/cocoon-e2e-shim-XXXXXX)
-chmod 0755 "$E2E_TMPDIR"
-export E2E_TMPDIR
-FIFO_DIR=$E2E_TMPDIR/fifo
-OUT=$E2E_TMPDIR/out
-COCOON_DIR=$E2E_TMPDIR/cocoon
-COCOON_CFG=$COCOON_DIR/cocoon.toml
-STATE_DIR=$E2E_TMPDIR/cocoon-state
-mkdir -p "$FIFO_DIR" "$OUT" "$COCOON_DIR/config.d" "$STATE_DIR"
-chmod 0755 "$STATE_DIR"
-[ -n "$CACHE_DIR" ] || CACHE_DIR=$E2E_TMPDIR
+e2e_run_dirs e2e-shim
 
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
-    local rc=$? pid id f
+    local rc=$?
     set +e
     # meson may have stopped reading: a write to the closed pipe must not end the cleanup.
     trap '' PIPE
     trap - INT TERM
-    # Each is a `timeout`, which passes SIGTERM on to its ctr (and SIGKILL 5 s later).
-    for pid in $FG $BG; do
-        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    done
-    e2e_containerd_clean_ns >/dev/null 2>&1
-    e2e_destroy_domains "cocoon-$P"
-    e2e_containerd_stop
-    e2e_registry_stop
-    # A shim killed while libvirtd was creating its domain: the domain may have come up since
-    # (AUTODESTROY ends it too, once libvirtd notices the connection is gone).
-    e2e_destroy_domains "cocoon-$P"
-    # A shim killed by e2e_containerd_stop leaves its socket.
-    for id in "${IDS[@]}"; do
-        rm -f "$(e2e_containerd_shim_socket "$id")"
-    done
-    # libvirt keeps each domain's QEMU log (a failed check showed its own).
-    rm -f /var/log/libvirt/qemu/cocoon-"$P"*.log
-    while read -r f; do
-        umount -l "$f"
-    done < <(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
-    rm -rf "$E2E_TMPDIR"
-    e2e_stop_daemons
-    # libvirtd leaves QEMU running when it exits; none of this run's may outlive it.
-    for f in /proc/[0-9]*; do
-        case "$(tr '\0' ' ' 2>/dev/null <"$f/cmdline")" in
-            *qemu-system*"guest=cocoon-$P"*)
-                e2e_log "killing leftover QEMU pid ${f#/proc/}"
-                kill -KILL "${f#/proc/}" 2>/dev/null ;;
-        esac
-    done
+    e2e_stop_bg "$E2E_FG" "$BG"
+    # A failed check showed its own QEMU log.
+    e2e_run_cleanup "$rc" "$P" "${IDS[@]}"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 trap 'exit 141' PIPE
 
-# --- running commands ---
-
-# run_to OUT ERR CMD...: CMD (an executable, not a function) with stdout to OUT and stderr to
-# ERR. It runs in the background and is waited for, because bash runs a trap only once the
-# foreground command ends, and with this shell's own stdout and stderr then, not OUT and ERR.
-run_to() {
-    local out=$1 err=$2 rc
-    shift 2
-    "$@" <&0 >"$out" 2>"$err" &
-    FG=$!
-    wait "$FG"
-    rc=$?
-    FG=
-    return "$rc"
-}
-
-# run_ctr OUT ERR SECONDS ARGS...: ctr against the test containerd, killed after SECONDS.
-run_ctr() {
-    local out=$1 err=$2 secs=$3
-    shift 3
-    run_to "$out" "$err" timeout -k 5 "$secs" ctr --address "$E2E_CTD_ADDRESS" \
-        --namespace "$E2E_CTD_NS" "$@"
-}
-
-# The `ctr run` through the shim (set once containerd runs): ... [OPTIONS] IMAGE ID ARGS...
-CTR_RUN=()
-
-# run_cocoon OUT ERR SECONDS [RUN OPTIONS] IMAGE ID ARGS...
-run_cocoon() {
-    local out=$1 err=$2 secs=$3
-    shift 3
-    run_to "$out" "$err" timeout -k 5 "$secs" "${CTR_RUN[@]}" "$@"
-}
-
-# Removes the containers through the shim, as containerd's users do: kill, delete, remove.
-remove_containers() {
-    local id
-    for id in "$@"; do
-        [ -n "$(e2e_task_status "$id")" ] || continue
-        run_ctr /dev/null /dev/null "$T_CMD" task kill -a -s SIGKILL "$id"
-        e2e_wait_status "$id" STOPPED 30
-        run_ctr /dev/null /dev/null "$T_CMD" task delete "$id"
-    done
-    for id in "$@"; do
-        run_ctr /dev/null /dev/null "$T_CMD" containers delete "$id"
-    done
-    return 0
-}
-
 # --- TAP ---
 
 # shellcheck source-path=SCRIPTDIR source=lib/tap.sh
 . "$HERE/lib/tap.sh"
-
-# What to show when a check about container/pod id failed: containerd's log since `begin`
-# (the shims' stderr is in it) about id or at warning level and above, the VM's console and
-# libvirt's QEMU log.
-diag_logs() {
-    local id=$1 pod=${2:-$1}
-    diag "--- containerd log since the check began, lines about $id or warnings:"
-    tail -n +"$((CTD_MARK + 1))" "$E2E_CTD_LOG" 2>/dev/null |
-        grep -E -e "$id" -e 'level=(warning|error|fatal)' | tail -n 25 | cut -c1-400 | sed 's/^/#   /'
-    diag_file "console $STATE_DIR/$pod/console.log" "$STATE_DIR/$pod/console.log"
-    diag_file "/var/log/libvirt/qemu/cocoon-$pod.log" "/var/log/libvirt/qemu/cocoon-$pod.log" 10
-}
-
-# "124 (timed out)" and the like, for diagnostics.
-rc_text() {
-    case $1 in
-        124) echo "124 (timed out)" ;;
-        137) echo "137 (SIGKILL, or timed out and killed)" ;;
-        *) echo "$1" ;;
-    esac
-}
 
 # --- setup ---
 
@@ -213,32 +82,7 @@ PATH=$ctd_dir/bin:$PATH   # containerd and ctr of that version, for the whole ru
 for prog in containerd ctr runc virsh script python3 docker-registry skopeo; do
     command -v "$prog" >/dev/null 2>&1 || { echo "Bail out! $prog is not installed"; exit 1; }
 done
-if ! e2e_start_daemons >&2; then
-    echo "Bail out! virtlogd/libvirtd do not start"
-    exit 1
-fi
-e2e_sanitizer_setup "$SHIM" "$E2E_TMPDIR/sanitizer"
-# containerd finds containerd-shim-cocoon-v2 for io.containerd.cocoon.v2 through its PATH.
-if ! e2e_containerd_start "$(dirname "$SHIM")" >&2; then
-    echo "Bail out! containerd does not start (log: $E2E_CTD_LOG)"
-    exit 1
-fi
-# cocoon runs nothing but a container's own image, pulled in the guest: the busybox image goes
-# to a registry on the host's loopback, which the guest reaches through QEMU user networking.
-if ! e2e_registry_start "$E2E_TMPDIR/registry" 5000 >&2; then
-    echo "Bail out! docker-registry does not start"
-    exit 1
-fi
-IMAGE=$E2E_REG_ADDR/busybox-local:latest
-if ! python3 "$HERE/lib/mkimage.py" "$CACHE_DIR/busybox-oci.tar" --name "$LOCAL_IMAGE" >&2 ||
-        ! run_ctr "$OUT/import" "$OUT/import" "$T_CMD" images import "$CACHE_DIR/busybox-oci.tar" ||
-        ! mkdir -p "$E2E_TMPDIR/oci" || ! tar -xf "$CACHE_DIR/busybox-oci.tar" -C "$E2E_TMPDIR/oci" ||
-        ! e2e_registry_push "$E2E_TMPDIR/oci:latest" "busybox-local:latest" >"$OUT/import" 2>&1 ||
-        ! run_ctr "$OUT/import" "$OUT/import" "$T_CMD" images pull --plain-http "$IMAGE"; then
-    cat "$OUT/import" >&2
-    echo "Bail out! the busybox OCI image does not build, import, push or pull"
-    exit 1
-fi
+e2e_run_start "$SHIM" && e2e_run_busybox "$LOCAL_IMAGE" || exit 1
 
 CTR_RUN=(ctr --address "$E2E_CTD_ADDRESS" --namespace "$E2E_CTD_NS" run --fifo-dir "$FIFO_DIR"
          --runtime "$RUNTIME" --runtime-config-path "$COCOON_CFG"
@@ -284,16 +128,6 @@ else
     tap $st "harness: cocoonctl reads the run's config (kernel, state_dir from config.d)"
     [ $st = 0 ] || diag_file "cocoonctl config dump" "$OUT/config" 40
 fi
-
-# expect_file FILE EXPECTED: compares FILE's bytes with EXPECTED (printf %s); diag on mismatch.
-expect_file() {
-    if cmp -s "$1" <(printf '%s' "$2"); then
-        return 0
-    fi
-    diag "expected output: $(printf '%s' "$2" | od -An -c | tr -s ' ' | head -c 200)" \
-         "got:             $(od -An -c "$1" | tr -s ' ' | tr -d '\n' | head -c 200)"
-    return 1
-}
 
 # --- a. stdout ---
 
@@ -523,38 +357,13 @@ remove_containers "$id"
 # --- h. nothing left behind ---
 
 begin
-# Shims exit once containerd removed their last container; give them a moment.
-for ((i = 0; i < 100; i++)); do
-    [ -z "$(e2e_containerd_shim_pids)" ] && break
-    sleep 0.2
-done
-doms=$(virsh -q -c "$E2E_LIBVIRT_URI" list --all --name 2>/dev/null | grep "^cocoon-$P" || true)
-tap "$([ -z "$doms" ]; echo $?)" "after: no domain cocoon-$P* left"
-[ -z "$doms" ] || diag "domains: $(echo "$doms" | tr '\n' ' ')"
-
-pids=$(e2e_containerd_shim_pids)
-tap "$([ -z "$pids" ]; echo $?)" "after: no shim process of this containerd left"
-for pid in $pids; do diag "pid $pid: $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")"; done
-
-left=()
-for id in "${IDS[@]}"; do
-    s=$(e2e_containerd_shim_socket "$id")
-    [ ! -e "$s" ] || left+=("$s ($id)")
-done
-tap "${#left[@]}" "after: no shim socket of these containers left in /run/containerd/s"
-[ ${#left[@]} = 0 ] || diag "${left[@]}"
-
-bundles=$(ls -A "$E2E_CTD_STATE/io.containerd.runtime.v2.task/$E2E_CTD_NS" 2>/dev/null || true)
-tap "$([ -z "$bundles" ]; echo $?)" "after: no bundle left in the test containerd's state dir"
-[ -z "$bundles" ] || diag "bundles: $(echo "$bundles" | tr '\n' ' ')"
-
-state=$(ls -A "$STATE_DIR" 2>/dev/null || true)
-tap "$([ -z "$state" ]; echo $?)" "after: the shim's state_dir is empty"
-[ -z "$state" ] || diag "$(find "$STATE_DIR" -mindepth 1 | head -n 20)"
-
-mounts=$(awk -v d="$E2E_TMPDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
-tap "$([ -z "$mounts" ]; echo $?)" "after: nothing mounted under the run's temp dir"
-[ -z "$mounts" ] || diag "$mounts"
+e2e_wait_shims_gone
+e2e_after_domains "$P"
+e2e_after_shims "after: no shim process of this containerd left"
+e2e_after_sockets "${IDS[@]}"
+e2e_after_bundles
+e2e_after_state
+e2e_after_mounts
 
 e2e_sanitizer_check
 

@@ -18,6 +18,12 @@ static void parse(const char *s, long *total, long *vm, long *boot, long *agent,
                   "%s", s);
 }
 
+/* What the code between the waits may take: a few ms, but valgrind translates it first. */
+static double max_own_ms(void)
+{
+    return getenv("COCOON_VALGRIND") ? 100 : 5;
+}
+
 START_TEST(waits_are_not_own_time)
 {
     struct timing tm;
@@ -56,7 +62,7 @@ START_TEST(earlier_waits_do_not_count)
     double own;
     parse(buf, &total, &vm, &boot, &agent, &own);
     ck_assert_int_eq(boot, 0);
-    ck_assert_msg(own >= 0 && own < 5, "%s", buf);
+    ck_assert_msg(own >= 0 && own < max_own_ms(), "%s", buf);
 }
 END_TEST
 
@@ -83,7 +89,7 @@ START_TEST(waits_counted_as_another_kind)
     ck_assert_int_ge(boot, 20);
     ck_assert_int_ge(agent, 10);
     ck_assert_int_le(boot + agent, total);
-    ck_assert_msg(own >= 0 && own < 5, "%s", buf);
+    ck_assert_msg(own >= 0 && own < max_own_ms(), "%s", buf);
 }
 END_TEST
 
