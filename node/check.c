@@ -216,6 +216,29 @@ static bool same_file(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* <dir of path>/config.d: where the drop-ins of the configuration at path are read from. */
+static char *dropin_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? xasprintf("%.*s/config.d", (int)(slash - path), path) : xstrdup("config.d");
+}
+
+/* Two paths name the same configuration: the same file, with the same drop-ins. The drop-ins
+ * are read beside the path named, not beside a link's target, so debug-dev/cocoon.toml (a link
+ * to ../cocoon-dev.toml, with config.d/50-debug.toml beside it) is not cocoon-dev.toml. */
+static bool same_config(const char *a, const char *b)
+{
+    if (!same_file(a, b))
+        return false;
+    _cleanup_free_ char *da = dropin_dir(a);
+    _cleanup_free_ char *db = dropin_dir(b);
+    struct stat sa, sb;
+    bool ha = stat(da, &sa) == 0, hb = stat(db, &sb) == 0;
+    if (!ha || !hb)
+        return !ha && !hb; /* neither has drop-ins */
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static void check_containerd(const struct check_opts *o, struct check_report *r)
 {
     const char *path = o->containerd_config;
@@ -252,7 +275,7 @@ static void check_containerd(const struct check_opts *o, struct check_report *r)
         if (!type || strcmp(type, CTD_RUNTIME_TYPE) != 0)
             continue;
         const char *cp = ctd_toml_string(kv->value, "options.ConfigPath");
-        if (cp && same_file(cp, o->config_path)) {
+        if (cp && same_config(cp, o->config_path)) {
             found = xasprintf("%s registers runtime %s with ConfigPath = \"%s\" (config version "
                               "%d; restart containerd if you changed it since it started)",
                               path, kv->key, cp, version);
@@ -272,7 +295,7 @@ static void check_containerd(const struct check_opts *o, struct check_report *r)
                             path, version, o->config_path, others ? "; it has " : "",
                             others ? others : ""),
                   xasprintf("%s --config %s (with --cocoon-dir DIR when this configuration "
-                            "is not DIR/cocoon-snp.toml, cocoon-tdx.toml or cocoon-dev.toml of "
+                            "is not DIR/cocoon-<tee>.toml or DIR/debug-<tee>/cocoon.toml of "
                             "cocoon's config dir), or set options.ConfigPath of a cocoon runtime "
                             "to %s; then restart containerd",
                             install, path, o->config_path));

@@ -12,6 +12,9 @@ const struct ctd_runtime ctd_runtimes[CTD_N_RUNTIMES] = {
     {"cocoon-snp", "cocoon-snp.toml"},
     {"cocoon-tdx", "cocoon-tdx.toml"},
     {"cocoon-dev", "cocoon-dev.toml"},
+    {"cocoon-snp-debug", "debug-snp/cocoon.toml"},
+    {"cocoon-tdx-debug", "debug-tdx/cocoon.toml"},
+    {"cocoon-dev-debug", "debug-dev/cocoon.toml"},
 };
 
 const char *ctd_cri_runtime_plugin(int version)

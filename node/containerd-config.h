@@ -21,12 +21,16 @@
 #define CTD_RUNTIME_TYPE "io.containerd.cocoon.v2"
 #define CTD_POD_ANNOTATIONS "io.katacontainers.*"
 #define CTD_CONTAINER_ANNOTATIONS "io.kubernetes.container.terminationMessage*"
-#define CTD_N_RUNTIMES 3
+#define CTD_N_RUNTIMES 6
 
-/* The runtimes cocoon ships: handler name and the config file ConfigPath names, in cocoon_dir. */
+/* The runtimes cocoon ships, as configs/containerd-cocoon.toml and containerd2-cocoon.toml
+ * register them (the handlers of configs/runtimeclasses.yaml): handler name and the config file
+ * ConfigPath names, relative to cocoon_dir. The -debug runtimes name debug-<tee>/cocoon.toml, a
+ * link to ../cocoon-<tee>.toml beside the debug drop-in config.d/50-debug.toml (meson install
+ * lays them out). */
 struct ctd_runtime {
-    const char *name;        /* "cocoon-snp" */
-    const char *config_file; /* "cocoon-snp.toml" */
+    const char *name;        /* "cocoon-snp", "cocoon-snp-debug" */
+    const char *config_file; /* "cocoon-snp.toml", "debug-snp/cocoon.toml" */
 };
 extern const struct ctd_runtime ctd_runtimes[CTD_N_RUNTIMES];
 

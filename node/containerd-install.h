@@ -15,7 +15,8 @@
 
 struct ctd_install_opts {
     const char *config_path; /* containerd's config file */
-    const char *cocoon_dir;  /* where ConfigPath points: <cocoon_dir>/cocoon-<x>.toml */
+    const char *cocoon_dir;  /* where ConfigPath points: <cocoon_dir>/cocoon-<tee>.toml and, for
+                              * the -debug runtimes, <cocoon_dir>/debug-<tee>/cocoon.toml */
     int config_version;      /* layout of a new file: 2, 3, or 0 to ask `containerd --version` */
     const char *containerd;  /* the binary asked when config_version is 0 (PATH is searched) */
     bool dry_run;

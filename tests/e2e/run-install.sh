@@ -4,12 +4,15 @@
 # given private root, state, socket and NRI paths (values only: its layout stays as containerd
 # wrote it), then
 #   - --dry-run prints a unified diff that only adds lines, and changes nothing;
-#   - install adds cocoon-snp, cocoon-tdx and cocoon-dev, keeps every byte of the file before
+#   - install adds cocoon-snp, cocoon-tdx, cocoon-dev and their debug runtimes cocoon-<tee>-debug
+#     (ConfigPath debug-<tee>/cocoon.toml, laid out as meson install does: a link to
+#     ../cocoon-<tee>.toml beside config.d/50-debug.toml), keeps every byte of the file before
 #     them, and leaves a backup equal to the old file; a second run changes nothing;
 #   - containerd starts on the result: its CRI plugins load without error (`ctr plugins ls`),
 #     `containerd config dump` holds the runtimes (and runc), and CRI's Status (the config CRI
 #     really uses) lists them with their ConfigPath;
-#   - cocoonctl check finds the runtime whose ConfigPath is cocoon-dev.toml;
+#   - cocoonctl check finds the runtime whose ConfigPath is cocoon-dev.toml, and for
+#     debug-dev/cocoon.toml (the same file, other drop-ins) cocoon-dev-debug;
 #   - a copy whose cocoon-dev table has another runtime_type, and a malformed copy, are refused
 #     and left byte for byte as they were.
 # No VM is started. Nothing is left behind: the containerds are stopped and the run's dir removed.
@@ -55,6 +58,21 @@ COCOON_DIR=$T/cocoon # where the runtimes' ConfigPath points
 mkdir -p "$COCOON_DIR"
 cp "$CONFIGS_DIR"/cocoon-snp.toml "$CONFIGS_DIR"/cocoon-tdx.toml "$CONFIGS_DIR"/cocoon-dev.toml \
     "$COCOON_DIR"/
+# The debug runtimes' configurations, as configs/meson.build installs them.
+for tee in snp tdx dev; do
+    mkdir -p "$COCOON_DIR/debug-$tee/config.d"
+    ln -s "../cocoon-$tee.toml" "$COCOON_DIR/debug-$tee/cocoon.toml"
+    cp "$CONFIGS_DIR/cocoon-$tee-debug.toml" "$COCOON_DIR/debug-$tee/config.d/50-debug.toml"
+done
+RUNTIMES="cocoon-snp cocoon-tdx cocoon-dev cocoon-snp-debug cocoon-tdx-debug cocoon-dev-debug"
+# config_path NAME: the ConfigPath cocoonctl gives runtime NAME.
+config_path() {
+    local tee=${1#cocoon-}
+    case $tee in
+    *-debug) echo "$COCOON_DIR/debug-${tee%-debug}/cocoon.toml" ;;
+    *) echo "$COCOON_DIR/cocoon-$tee.toml" ;;
+    esac
+}
 E2E_CTD_LOG=/dev/null # tap.sh's begin counts its lines
 CTD_PID=
 CTD_DIR=
@@ -139,11 +157,14 @@ cfg = s["info"]["config"]
 if isinstance(cfg, str):
     cfg = json.loads(cfg)
 rts = cfg["containerd"]["runtimes"]
-for name in ("cocoon-snp", "cocoon-tdx", "cocoon-dev"):
+want = {}
+for tee in ("snp", "tdx", "dev"):
+    want["cocoon-" + tee] = "%s/cocoon-%s.toml" % (sys.argv[2], tee)
+    want["cocoon-%s-debug" % tee] = "%s/debug-%s/cocoon.toml" % (sys.argv[2], tee)
+for name, config_path in want.items():
     rt = rts[name]
     assert rt["runtimeType"] == "io.containerd.cocoon.v2", rt
-    want = "%s/%s.toml" % (sys.argv[2], name)
-    assert rt["options"]["ConfigPath"] == want, rt["options"]
+    assert rt["options"]["ConfigPath"] == config_path, rt["options"]
     assert "io.katacontainers.*" in rt["PodAnnotations"], rt
 assert "runc" in rts
 EOF
@@ -188,10 +209,11 @@ for v in 1.6 1.7 2.1; do
     # only added lines, and the file is as it was
     added=$(grep -c '^+ *\[plugins' "$d/dry-run.out")
     removed=$(grep -c '^-[^-]' "$d/dry-run.out")
-    cmp -s "$cfg" "$d/before.toml" && [ "$rc" = 0 ] && [ "$added" = 6 ] && [ "$removed" = 0 ] &&
+    # six runtimes, each a table and its options table
+    cmp -s "$cfg" "$d/before.toml" && [ "$rc" = 0 ] && [ "$added" = 12 ] && [ "$removed" = 0 ] &&
         grep -q '^dry run: nothing was changed' "$d/dry-run.out" &&
         ! compgen -G "$cfg.cocoon-backup-*" >/dev/null
-    tap $? "$v: --dry-run prints a diff adding 6 tables and changes nothing"
+    tap $? "$v: --dry-run prints a diff adding 12 tables and changes nothing"
     [ "$FAILED" = 0 ] || diag_file "dry run" "$d/dry-run.out" 40
 
     begin
@@ -199,10 +221,11 @@ for v in 1.6 1.7 2.1; do
     rc=$?
     backups=("$cfg".cocoon-backup-*)
     size=$(stat -c %s "$d/before.toml")
-    [ "$rc" = 0 ] && grep -q "added cocoon-snp, cocoon-tdx and cocoon-dev (config version $version)" \
-        "$d/install.out" && [ ${#backups[@]} = 1 ] && cmp -s "${backups[0]}" "$d/before.toml" &&
-        cmp -s -n "$size" "$cfg" "$d/before.toml"
-    tap $? "$v: install adds the three runtimes (config version $version), the file kept, a backup"
+    want="added cocoon-snp, cocoon-tdx, cocoon-dev, cocoon-snp-debug, cocoon-tdx-debug and"
+    want="$want cocoon-dev-debug (config version $version)"
+    [ "$rc" = 0 ] && grep -qF "$want" "$d/install.out" && [ ${#backups[@]} = 1 ] &&
+        cmp -s "${backups[0]}" "$d/before.toml" && cmp -s -n "$size" "$cfg" "$d/before.toml"
+    tap $? "$v: install adds the six runtimes (config version $version), the file kept, a backup"
     diag_file "install" "$d/install.out"
 
     begin
@@ -221,11 +244,11 @@ for v in 1.6 1.7 2.1; do
     diag "$(cat "$d/cri-plugins" 2>/dev/null)"
     begin
     "$bin/containerd" --config "$cfg" config dump >"$d/dump.toml" 2>"$d/dump.err"
-    for n in snp tdx dev; do
-        grep -qE "runtimes\.cocoon-$n\]" "$d/dump.toml" &&
-            grep -qE "ConfigPath = [\"']$COCOON_DIR/cocoon-$n.toml[\"']" "$d/dump.toml" || false
+    for n in $RUNTIMES; do
+        grep -qE "runtimes\.$n\]" "$d/dump.toml" &&
+            grep -qE "ConfigPath = [\"']$(config_path "$n")[\"']" "$d/dump.toml" || false
     done && grep -qE 'runtimes\.runc\]' "$d/dump.toml"
-    tap $? "$v: containerd config dump holds cocoon-snp, cocoon-tdx, cocoon-dev and runc"
+    tap $? "$v: containerd config dump holds the six cocoon runtimes and runc"
     if [ -n "$CRI_READY" ]; then
         begin
         cri_status_runtimes
@@ -238,16 +261,23 @@ for v in 1.6 1.7 2.1; do
     tap $? "$v: containerd stopped"
     [ "$FAILED" = 0 ] || diag_file "containerd $v log" "$d/containerd.log" 30
 
-    begin
-    "$COCOONCTL" check --config "$COCOON_DIR/cocoon-dev.toml" --containerd-config "$cfg" --json \
-        >"$d/check.json" 2>&1
-    "$CRI_PYTHON" - "$d/check.json" <<'EOF'
+    # debug-dev/cocoon.toml is a link to cocoon-dev.toml, with drop-ins of its own: another
+    # configuration, so another runtime.
+    for n in cocoon-dev cocoon-dev-debug; do
+        begin
+        "$COCOONCTL" check --config "$(config_path "$n")" --containerd-config "$cfg" --json \
+            >"$d/check-$n.json" 2>&1
+        "$CRI_PYTHON" - "$d/check-$n.json" "$n" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 c = [c for c in r["checks"] if c["name"] == "containerd"][0]
-assert c["ok"] and "registers runtime cocoon-dev" in c["detail"], c
+assert c["ok"] and "registers runtime %s with" % sys.argv[2] in c["detail"], c
 EOF
-    tap $? "$v: cocoonctl check finds the runtime of cocoon-dev.toml"
+        rc=$?
+        p=$(config_path "$n")
+        tap "$rc" "$v: cocoonctl check finds runtime $n for ${p#"$COCOON_DIR"/}"
+        [ "$rc" = 0 ] || diag_file "check" "$d/check-$n.json" 20
+    done
 
     # Refusals leave the file byte for byte.
     begin

@@ -1,9 +1,11 @@
-/* node/containerd-config and node/containerd-install: cocoon's runtimes added to containerd
- * configs of version 2 (1.6/1.7) and 3 (2.x), idempotence, refusals that leave the file as it
+/* node/containerd-config and node/containerd-install: cocoon's runtimes (cocoon-<tee> and
+ * cocoon-<tee>-debug) added to containerd configs of version 2 (1.6/1.7) and 3 (2.x), the tables
+ * written as the shipped snippets have them, idempotence, refusals that leave the file as it
  * was (malformed TOML, version 1, a cocoon runtime with other values, an inline runtimes table),
  * a file written from nothing, the backup, and the dry run's diff. */
 #include <check.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +117,7 @@ static char *plan_fails(const char *text, int new_version)
     return err.msg;
 }
 
-/* Adding to `text` keeps every byte of it, registers all three, and a second plan changes
+/* Adding to `text` keeps every byte of it, registers all six, and a second plan changes
  * nothing. */
 static void check_add_and_again(const char *text, int version)
 {
@@ -124,7 +126,7 @@ static void check_add_and_again(const char *text, int version)
     ck_assert_int_eq(plan.version, version);
     ck_assert(plan.changed);
     ck_assert(!plan.created);
-    ck_assert_uint_eq(plan.n_added, 3);
+    ck_assert_uint_eq(plan.n_added, CTD_N_RUNTIMES);
     ck_assert_uint_eq(plan.n_present, 0);
     ck_assert_int_eq(strncmp(plan.text, text, strlen(text)), 0); /* the user's file, intact */
     struct toml_value *root = parse_ok(plan.text, plan.len);
@@ -141,7 +143,7 @@ static void check_add_and_again(const char *text, int version)
     plan_ok(plan.text, 0, &again);
     ck_assert(!again.changed);
     ck_assert_uint_eq(again.n_added, 0);
-    ck_assert_uint_eq(again.n_present, 3);
+    ck_assert_uint_eq(again.n_present, CTD_N_RUNTIMES);
     ck_assert_str_eq(again.text, plan.text);
     ctd_plan_free(&again);
     ctd_plan_free(&plan);
@@ -181,11 +183,12 @@ START_TEST(test_no_file)
         plan_ok(NULL, version, &plan);
         ck_assert(plan.created);
         ck_assert(plan.changed);
-        ck_assert_uint_eq(plan.n_added, 3);
+        ck_assert_uint_eq(plan.n_added, CTD_N_RUNTIMES);
         _cleanup_free_ char *first = xasprintf("version = %d\n", version);
         ck_assert_int_eq(strncmp(plan.text, first, strlen(first)), 0);
         struct toml_value *root = parse_ok(plan.text, plan.len);
         assert_registered(root, version, "cocoon-dev", DIR_ETC "/cocoon-dev.toml");
+        assert_registered(root, version, "cocoon-dev-debug", DIR_ETC "/debug-dev/cocoon.toml");
         toml_free(root);
         ctd_plan_free(&plan);
     }
@@ -265,7 +268,7 @@ START_TEST(test_differing_runtime_refused)
 END_TEST
 
 /* One runtime already there as cocoon writes it (with extra keys of the user's): kept, the other
- * two appended. */
+ * five appended, in the shipped snippets' order. */
 START_TEST(test_partial)
 {
     const char *text = "version = 2\n"
@@ -281,10 +284,29 @@ START_TEST(test_partial)
     plan_ok(text, 0, &plan);
     ck_assert_uint_eq(plan.n_present, 1);
     ck_assert_str_eq(plan.present[0], "cocoon-dev");
-    ck_assert_uint_eq(plan.n_added, 2);
+    ck_assert_uint_eq(plan.n_added, 5);
     ck_assert_str_eq(plan.added[0], "cocoon-snp");
     ck_assert_str_eq(plan.added[1], "cocoon-tdx");
+    ck_assert_str_eq(plan.added[2], "cocoon-snp-debug");
+    ck_assert_str_eq(plan.added[3], "cocoon-tdx-debug");
+    ck_assert_str_eq(plan.added[4], "cocoon-dev-debug");
     ctd_plan_free(&plan);
+
+    /* a debug runtime of the user's that names the class's config (not the debug one): refused */
+    const char *dbg =
+        "version = 2\n"
+        "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.cocoon-tdx-debug]\n"
+        "  runtime_type = \"io.containerd.cocoon.v2\"\n"
+        "  pod_annotations = [\"io.katacontainers.*\"]\n"
+        "  container_annotations = "
+        "[\"io.kubernetes.container.terminationMessage*\"]\n"
+        "  privileged_without_host_devices = true\n"
+        "  options = { ConfigPath = \"/etc/cocoon/cocoon-tdx.toml\" }\n";
+    _cleanup_free_ char *msg = plan_fails(dbg, 2);
+    ck_assert_msg(strstr(msg, "runtime cocoon-tdx-debug (line 2)") &&
+                      strstr(msg, "options.ConfigPath is \"/etc/cocoon/cocoon-tdx.toml\", "
+                                  "cocoon's is \"/etc/cocoon/debug-tdx/cocoon.toml\""),
+                  "%s", msg);
 }
 END_TEST
 
@@ -414,7 +436,8 @@ START_TEST(test_install_backup_and_again)
     struct error err = ERROR_INIT;
     ck_assert_msg(install(&s, false, 0, &err) == 0, "%s", err.msg);
     _cleanup_free_ char *out = take_output(&s);
-    ck_assert_msg(strstr(out, "added cocoon-snp, cocoon-tdx and cocoon-dev (config version 2)"),
+    ck_assert_msg(strstr(out, "added cocoon-snp, cocoon-tdx, cocoon-dev, cocoon-snp-debug, "
+                              "cocoon-tdx-debug and cocoon-dev-debug (config version 2)"),
                   "%s", out);
     _cleanup_free_ char *backup = NULL;
     ck_assert_int_eq(count_backups(&s, &backup), 1);
@@ -424,6 +447,7 @@ START_TEST(test_install_backup_and_again)
     _cleanup_free_ char *now = read_text(s.config);
     ck_assert_int_eq(strncmp(now, v2_default, strlen(v2_default)), 0);
     ck_assert_ptr_nonnull(strstr(now, "ConfigPath = \"/etc/cocoon/cocoon-tdx.toml\""));
+    ck_assert_ptr_nonnull(strstr(now, "ConfigPath = \"/etc/cocoon/debug-tdx/cocoon.toml\""));
     struct stat st;
     ck_assert_int_eq(stat(s.config, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0640);
@@ -431,7 +455,8 @@ START_TEST(test_install_backup_and_again)
     /* again: nothing changes, no second backup */
     ck_assert_msg(install(&s, false, 0, &err) == 0, "%s", err.msg);
     _cleanup_free_ char *out2 = take_output(&s);
-    ck_assert_msg(strstr(out2, "already registers cocoon-snp, cocoon-tdx and cocoon-dev for "
+    ck_assert_msg(strstr(out2, "already registers cocoon-snp, cocoon-tdx, cocoon-dev, "
+                               "cocoon-snp-debug, cocoon-tdx-debug and cocoon-dev-debug for "
                                "cocoon: nothing to do"),
                   "%s", out2);
     ck_assert_int_eq(count_backups(&s, NULL), 1);
@@ -454,6 +479,9 @@ START_TEST(test_install_dry_run)
     ck_assert_msg(strstr(out, minus) && strstr(out, plus), "%s", out);
     ck_assert_msg(strstr(out, "+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes."
                               "cocoon-dev]\n"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes."
+                              "cocoon-dev-debug]\n"),
                   "%s", out);
     ck_assert_msg(strstr(out, "dry run: nothing was changed"), "%s", out);
     _cleanup_free_ char *now = read_text(s.config);
@@ -501,6 +529,53 @@ START_TEST(test_install_new_file)
 }
 END_TEST
 
+/* The shipped snippet of this test's source tree: configs/<name>. The source file is __FILE__
+ * relative to the build dir, which is three levels above this test (tests/unit/<exe>). */
+static char *read_shipped(const char *name)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    ck_assert_int_gt(n, 0);
+    exe[n] = '\0';
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(exe, '/');
+        ck_assert_ptr_nonnull(slash);
+        *slash = '\0';
+    }
+    _cleanup_free_ char *src =
+        __FILE__[0] == '/' ? xstrdup(__FILE__) : xasprintf("%s/%s", exe, __FILE__);
+    *strrchr(src, '/') = '\0';
+    _cleanup_free_ char *path = xasprintf("%s/../../configs/%s", src, name);
+    return read_text(path);
+}
+
+/* Written from nothing with cocoon_dir /etc/cocoon, the runtimes are the shipped snippets'
+ * tables byte for byte (containerd-cocoon.toml for version 2, containerd2-cocoon.toml for 3):
+ * the same six runtimes, in the same order, with the same keys and values. */
+START_TEST(test_same_as_shipped)
+{
+    for (int version = 2; version <= 3; version++) {
+        _cleanup_free_ char *shipped =
+            read_shipped(version == 2 ? "containerd-cocoon.toml" : "containerd2-cocoon.toml");
+        struct ctd_plan plan;
+        plan_ok(NULL, version, &plan);
+        const char *want = strstr(shipped, "\n[plugins");
+        const char *got = strstr(plan.text, "\n[plugins");
+        ck_assert_ptr_nonnull(want);
+        ck_assert_ptr_nonnull(got);
+        size_t at = 0;
+        while (got[at] && got[at] == want[at])
+            at++;
+        size_t from = at > 80 ? at - 80 : 0;
+        ck_assert_msg(got[at] == '\0' && want[at] == '\0',
+                      "version %d: the tables written differ from the shipped ones after %zu "
+                      "bytes:\nwritten: ...%.160s\nshipped: ...%.160s",
+                      version, at, got + from, want + from);
+        ctd_plan_free(&plan);
+    }
+}
+END_TEST
+
 static Suite *install_suite(void)
 {
     Suite *s = suite_create("install");
@@ -512,6 +587,7 @@ static Suite *install_suite(void)
     tcase_add_test(tc, test_comments_only);
     tcase_add_test(tc, test_partial);
     tcase_add_test(tc, test_notes);
+    tcase_add_test(tc, test_same_as_shipped);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("refusals");
