@@ -191,15 +191,20 @@ struct tmpconf {
     char *path;
 };
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 static void tmpconf_write(struct tmpconf *t, const char *text)
 {
     snprintf(t->dir, sizeof(t->dir), "/tmp/cocoon-render-cfg-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(t->dir));
     t->path = xasprintf("%s/cocoon.toml", t->dir);
-    FILE *f = fopen(t->path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
+    write_text(t->path, text);
 }
 
 static void tmpconf_free(struct tmpconf *t)
@@ -1240,10 +1245,7 @@ static void shipped_plus(struct shipped_plus *s, const char *shipped, const char
     s->dropin_dir = xasprintf("%s/config.d", s->t.dir);
     ck_assert_int_eq(mkdir(s->dropin_dir, 0755), 0);
     s->dropin = xasprintf("%s/50-test.toml", s->dropin_dir);
-    FILE *f = fopen(s->dropin, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(dropin_text, f);
-    ck_assert_int_eq(fclose(f), 0);
+    write_text(s->dropin, dropin_text);
 }
 
 static void shipped_plus_free(struct shipped_plus *s)
